@@ -1,0 +1,29 @@
+"""Errors that tell the user what to do.
+
+Every error raised on bad input derives from :class:`FacefillError`, so the
+pipeline runner can print the message without a traceback wall.
+"""
+
+
+class FacefillError(Exception):
+    """Base class: the message must say what went wrong *and* what to do."""
+
+
+class ConfigError(FacefillError, ValueError):
+    """Unknown or invalid parameter (params.yaml, notebook parameters, dataclass configs)."""
+
+
+class DataNotFoundError(FacefillError, FileNotFoundError):
+    """A dataset archive or processed cache is missing."""
+
+
+class DataError(FacefillError, ValueError):
+    """Data exists but is wrong: corrupt file, wrong size, wrong channel count."""
+
+
+class MaskError(FacefillError, ValueError):
+    """A mask that cannot be used (no hole, wrong shape, values outside {0, 1})."""
+
+
+class TrainingDivergedError(FacefillError, RuntimeError):
+    """A loss became NaN/inf; the last good checkpoint is kept."""

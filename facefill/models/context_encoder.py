@@ -1,0 +1,335 @@
+"""Context encoder (Pathak et al., CVPR 2016, "Context Encoders: Feature Learning by Inpainting").
+
+Faithful to the reference implementation (pathak22/context-encoder, ``train.lua``), which is the
+baseline of papers 000, 001 and 003 and the backbone of paper 001's cascade.
+
+Architecture (``fineSize`` = 128, centre hole 64):
+
+* **Encoder** ``E``: 4x4 stride-2 convolutions 3→64→64→128→256→512 (128→4 px), each followed by
+  BatchNorm (not on the first) and LeakyReLU(0.2); then a 4x4 *valid* convolution 512·4·4 → 4000,
+  the channel-wise fully-connected **bottleneck** z (BatchNorm + LeakyReLU after it).
+  A 64 px input drops the first 64→64 layer (64→32→16→8→4).
+* **Decoder** ``G``: a 4x4 up-convolution 4000 → 512·4·4, then 4x4 stride-2 up-convolutions
+  512→256→128→64→3 with BatchNorm + ReLU (DCGAN generator style), tanh output: the 64x64 hole patch
+  (32x32 for a 64 px input — the decoder's depth follows the hole size).
+* **Discriminator** ``D``: a DCGAN discriminator on the *patch*: 4x4 stride-2 convolutions
+  3→64→128→256→512 with LeakyReLU(0.2) and BatchNorm (none on the first), a 4x4 valid convolution
+  to one logit.
+
+Efficiency note: a 4x4 valid convolution on a 4x4 map *is* a fully-connected layer on the flattened
+map, and a 4x4 up-convolution of a 1x1 map is a fully-connected layer reshaped to 4x4. We write both
+as ``nn.Linear`` (identical outputs, checked in ``tests/test_context_encoder.py`` against the
+convolutional form): on a CPU the 4000-d bottleneck as convolutions dominated the step; as Linear
+layers with channels_last + bf16 it is several times faster (``python -m facefill.bench``).
+
+Losses (``train.lua``): the generator minimises
+
+    L_G = λ_rec · L_rec + λ_adv · L_adv,   λ_rec = 0.999, λ_adv = 0.001,
+
+with ``L_rec`` the mean squared error on the hole patch, where the ``overlap`` = 4 px border of the
+patch (which the encoder *does* see: the dropped input region is the hole shrunk by ``overlap``)
+is weighted ×10, and ``L_adv = BCE(D(G(x)), 1)``. D minimises the usual
+``BCE(D(real), 1) + BCE(D(fake), 0)``. Adam with β1 = 0.5; Pathak et al. use a learning rate ten
+times higher for the generator than for D (D: 2e-4). The dropped region is pre-filled with the
+mean colour (``train.lua``: 2·117/255−1, 2·104/255−1, 2·123/255−1).
+
+Weights are initialised from N(0, 0.02) (BatchNorm γ from N(1, 0.02), β = 0) as in DCGAN.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+
+#: Pathak's hole fill, train.lua's ImageNet mean (117, 104, 123)/255 mapped to [-1, 1].
+PATHAK_MEAN_RGB = (2 * 117 / 255 - 1, 2 * 104 / 255 - 1, 2 * 123 / 255 - 1)
+
+
+@dataclass
+class ContextEncoderConfig:
+    image_size: int = 128  # input side: 128 (hole 64) or 64 (hole 32)
+    hole: int = 64  # side of the square centre hole = side of the predicted patch
+    overlap: int = 4  # px of the patch border the encoder sees (train.lua overlapPred)
+    overlap_weight: float = 10.0  # L2 weight of that border relative to the inside
+    bottleneck: int = 4000  # nBottleneck, the latent dimension D
+    width: int = 64  # nef = ngf = ndf, filters of the first layer
+    lambda_adv: float = 0.001  # 1 - wtl2
+    lr_d: float = 2e-4  # discriminator learning rate
+    lr_g_factor: float = 10.0  # generator lr = lr_g_factor * lr_d (Pathak: 10x)
+    beta1: float = 0.5
+
+    def __post_init__(self):
+        if self.image_size not in (64, 128) and self.image_size % 16:
+            raise ConfigError(f"image_size={self.image_size}: use 64 or 128 (or a multiple of 16).")
+        if self.hole & (self.hole - 1) or not 16 <= self.hole <= self.image_size:
+            raise ConfigError(f"hole={self.hole}: must be a power of two between 16 and image_size.")
+        if not 0 <= 2 * self.overlap < self.hole:
+            raise ConfigError(f"overlap={self.overlap}: must satisfy 0 <= 2*overlap < hole.")
+        if not 0.0 <= self.lambda_adv < 1.0:
+            raise ConfigError(f"lambda_adv={self.lambda_adv}: must be in [0, 1).")
+
+    @property
+    def lambda_rec(self) -> float:
+        return 1.0 - self.lambda_adv
+
+    @property
+    def hole_box(self) -> tuple[int, int, int, int]:
+        """(top, left, height, width) of the centred hole."""
+        t = (self.image_size - self.hole) // 2
+        return t, t, self.hole, self.hole
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """N(0, 0.02) for conv/linear weights, N(1, 0.02) for BatchNorm scales (Radford et al.)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def _down(cin: int, cout: int, bn: bool = True) -> list[nn.Module]:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, 2, 1, bias=not bn)]
+    if bn:
+        layers.append(nn.BatchNorm2d(cout))
+    layers.append(nn.LeakyReLU(0.2, inplace=True))
+    return layers
+
+
+def _up(cin: int, cout: int) -> list[nn.Module]:
+    return [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+
+
+class Encoder(nn.Module):
+    """x (N, 3, S, S) → z (N, D): strided convs down to 4x4x(8·width), then the FC bottleneck."""
+
+    def __init__(self, image_size: int = 128, bottleneck: int = 4000, width: int = 64):
+        super().__init__()
+        n_down = int(math.log2(image_size // 4))  # 128 → 5 layers, 64 → 4 layers
+        chans = [width] * (n_down - 3) + [width * 2, width * 4, width * 8]
+        layers = _down(3, chans[0], bn=False)
+        for cin, cout in zip(chans, chans[1:]):
+            layers += _down(cin, cout)
+        self.features = nn.Sequential(*layers)
+        self.flat_dim = chans[-1] * 16
+        # the 4x4 valid conv of train.lua, as Linear (identical maths, much faster on CPU)
+        self.bottleneck = nn.Linear(self.flat_dim, bottleneck, bias=False)
+        self.bn = nn.BatchNorm1d(bottleneck)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.features(x)
+        return F.leaky_relu(self.bn(self.bottleneck(torch.flatten(h, 1))), 0.2)
+
+
+class Decoder(nn.Module):
+    """z (N, D) → patch (N, 3, hole, hole) in [-1, 1]."""
+
+    def __init__(self, hole: int = 64, bottleneck: int = 4000, width: int = 64):
+        super().__init__()
+        n_up = int(math.log2(hole // 4))  # 64 → 4 up-convs, 32 → 3
+        top = width * 2 ** (n_up - 1)
+        self.top = top
+        # 4x4 up-conv of the 1x1 code, as Linear + reshape
+        self.project = nn.Linear(bottleneck, top * 16, bias=False)
+        self.bn = nn.BatchNorm2d(top)
+        chans = [top // 2**i for i in range(n_up)]
+        layers: list[nn.Module] = []
+        for cin, cout in zip(chans, chans[1:]):
+            layers += _up(cin, cout)
+        layers += [nn.ConvTranspose2d(chans[-1], 3, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.project(z).view(z.shape[0], self.top, 4, 4)
+        return self.net(F.relu(self.bn(h)))
+
+
+class ContextEncoder(nn.Module):
+    """The generator: encoder + decoder. ``forward`` returns the hole patch."""
+
+    def __init__(self, cfg: ContextEncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg.image_size, cfg.bottleneck, cfg.width)
+        self.decoder = Decoder(cfg.hole, cfg.bottleneck, cfg.width)
+        init_dcgan_weights(self)
+
+    def forward(self, masked: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(masked))
+
+
+class PatchDiscriminator(nn.Module):
+    """DCGAN discriminator on a (N, 3, P, P) patch → one logit per image (sigmoid in the loss)."""
+
+    def __init__(self, patch: int = 64, width: int = 64):
+        super().__init__()
+        n_down = int(math.log2(patch // 4))
+        chans = [width * 2**i for i in range(n_down)]
+        layers = _down(3, chans[0], bn=False)
+        for cin, cout in zip(chans, chans[1:]):
+            layers += _down(cin, cout)
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(chans[-1] * 16, 1)  # train.lua's final 4x4 valid conv
+        init_dcgan_weights(self)
+
+    def forward(self, patch: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.flatten(self.features(patch), 1)).squeeze(1)
+
+
+# --------------------------------------------------------------------------- geometry and losses
+
+def drop_centre(images: torch.Tensor, cfg: ContextEncoderConfig, fill=PATHAK_MEAN_RGB) -> torch.Tensor:
+    """Input of the encoder: the hole *shrunk by ``overlap``* replaced by the mean colour."""
+    t, l, h, w = cfg.hole_box
+    o = cfg.overlap
+    out = images.clone()
+    fill_t = torch.as_tensor(fill, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    out[:, :, t + o : t + h - o, l + o : l + w - o] = fill_t
+    return out
+
+
+def crop_centre(images: torch.Tensor, cfg: ContextEncoderConfig) -> torch.Tensor:
+    t, l, h, w = cfg.hole_box
+    return images[:, :, t : t + h, l : l + w]
+
+
+def paste_centre(images: torch.Tensor, patch: torch.Tensor, cfg: ContextEncoderConfig) -> torch.Tensor:
+    """Full image with the predicted patch in the hole (known pixels untouched)."""
+    t, l, h, w = cfg.hole_box
+    out = images.clone()
+    out[:, :, t : t + h, l : l + w] = patch.to(out.dtype)
+    return out
+
+
+def overlap_weights(cfg: ContextEncoderConfig, device=None) -> torch.Tensor:
+    """(1, 1, hole, hole) L2 weights: ``overlap_weight`` on the border ring, 1 inside (train.lua wtl2Matrix / wtl2)."""
+    w = torch.full((1, 1, cfg.hole, cfg.hole), cfg.overlap_weight, device=device)
+    o = cfg.overlap
+    w[:, :, o : cfg.hole - o, o : cfg.hole - o] = 1.0
+    return w
+
+
+def reconstruction_loss(patch: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted mean squared error over all pixels and channels (train.lua: MSE with cmul'd gradient)."""
+    return (weights * (patch.float() - target.float()) ** 2).mean()
+
+
+def generator_loss(patch, target, d_fake_logits, weights, lambda_adv: float) -> tuple[torch.Tensor, dict]:
+    rec = reconstruction_loss(patch, target, weights)
+    adv = F.binary_cross_entropy_with_logits(d_fake_logits.float(), torch.ones_like(d_fake_logits, dtype=torch.float32))
+    total = (1.0 - lambda_adv) * rec + lambda_adv * adv
+    return total, {"g_rec": rec.detach(), "g_adv": adv.detach(), "g_total": total.detach()}
+
+
+def discriminator_loss(d_real_logits, d_fake_logits) -> tuple[torch.Tensor, dict]:
+    real = F.binary_cross_entropy_with_logits(d_real_logits.float(), torch.ones_like(d_real_logits, dtype=torch.float32))
+    fake = F.binary_cross_entropy_with_logits(d_fake_logits.float(), torch.zeros_like(d_fake_logits, dtype=torch.float32))
+    return real + fake, {"d_real": real.detach(), "d_fake": fake.detach(), "d_total": (real + fake).detach()}
+
+
+# --------------------------------------------------------------------------- training task
+
+class ContextEncoderTask:
+    """One adversarial training step of the context encoder, for :func:`facefill.train.fit`.
+
+    D is updated first on (real patch, detached fake patch), then G on λ_rec·L_rec + λ_adv·L_adv,
+    both under the same autocast context (bf16 on CPU/CUDA when enabled).
+    """
+
+    def __init__(self, cfg: ContextEncoderConfig, fused_adam: bool | None = None):
+        self.cfg = cfg
+        self.generator = ContextEncoder(cfg)
+        self.discriminator = PatchDiscriminator(cfg.hole, cfg.width)
+        self.modules = {"generator": self.generator, "discriminator": self.discriminator}
+        self._fused = fused_adam
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    def configure(self, device: torch.device) -> None:
+        """Called by ``fit`` after the modules are on their device: build the optimisers there."""
+        fused = self._fused if self._fused is not None else device.type in ("cpu", "cuda")
+        betas = (self.cfg.beta1, 0.999)
+        self.optimizers = {
+            "generator": torch.optim.Adam(self.generator.parameters(), lr=self.cfg.lr_d * self.cfg.lr_g_factor, betas=betas, fused=fused),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=self.cfg.lr_d, betas=betas, fused=fused),
+        }
+        self._weights = overlap_weights(self.cfg, device)
+
+    def training_step(self, images: torch.Tensor, autocast) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        masked = drop_centre(images, cfg)
+        target = crop_centre(images, cfg)
+        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
+
+        with autocast():
+            fake = self.generator(masked)
+            d_real = self.discriminator(target)
+            d_fake = self.discriminator(fake.detach())
+        loss_d, logs_d = discriminator_loss(d_real, d_fake)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+        with autocast():
+            d_fake_g = self.discriminator(fake)
+        loss_g, logs_g = generator_loss(fake, target, d_fake_g, self._weights, cfg.lambda_adv)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        return {**logs_d, **logs_g}
+
+    @torch.no_grad()
+    def inpaint(self, images: torch.Tensor, autocast=None) -> torch.Tensor:
+        """Full images with the centre hole filled by the generator (eval mode)."""
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            if autocast is None:
+                patch = self.generator(drop_centre(images, self.cfg))
+            else:
+                with autocast():
+                    patch = self.generator(drop_centre(images, self.cfg))
+        finally:
+            self.generator.train(was_training)
+        return paste_centre(images, patch.float().clamp(-1, 1), self.cfg)
+
+    def sample(self, images: torch.Tensor, autocast=None) -> torch.Tensor:
+        """Rows of (masked input | completion | ground truth) for the progress grid."""
+        return torch.cat([drop_centre(images, self.cfg), self.inpaint(images, autocast), images], 0)
+
+
+# --------------------------------------------------------------------------- the literal train.lua form
+
+class _ConvBottleneckGenerator(nn.Module):
+    """train.lua's layers literally: 4x4 valid conv bottleneck and 4x4 up-conv from the 1x1 code."""
+
+    def __init__(self, gen: ContextEncoder):
+        super().__init__()
+        enc, dec = gen.encoder, gen.decoder
+        d, flat = enc.bottleneck.weight.shape
+        c = flat // 16
+        self.features, self.bn_z, self.bn_top, self.net = enc.features, enc.bn, dec.bn, dec.net
+        self.conv_z = nn.Conv2d(c, d, 4, bias=False)
+        self.upconv = nn.ConvTranspose2d(d, dec.top, 4, bias=False)
+        with torch.no_grad():
+            self.conv_z.weight.copy_(enc.bottleneck.weight.view(d, c, 4, 4))
+            self.upconv.weight.copy_(dec.project.weight.t().reshape(d, dec.top, 4, 4))
+
+    def forward(self, x):
+        z = F.leaky_relu(self.bn_z(self.conv_z(self.features(x)).flatten(1)), 0.2)
+        return self.net(F.relu(self.bn_top(self.upconv(z[:, :, None, None]))))
+
+
+def convolutional_reference(gen: ContextEncoder) -> nn.Module:
+    """The same generator (shared weights) with the bottleneck written as convolutions, as in train.lua.
+
+    Used by the tests (identical outputs) and by the benchmark's "plain" baseline.
+    """
+    return _ConvBottleneckGenerator(gen)

@@ -1,0 +1,163 @@
+"""Run a notebook as a pipeline stage: params.yaml → papermill → reports/<notebook>/.
+
+``python -m facefill.pipeline run context_encoder`` is what ``dvc.yaml`` calls. It
+
+1. reads ``params.yaml`` and the section of the active profile (``--profile`` overrides),
+2. refuses keys the notebook's ``parameters`` cell does not define (and vice versa),
+3. empties ``reports/<notebook>/`` (outputs are fully rewritten on every run) — checkpoints live in
+   ``models/<notebook>/`` and survive, so an interrupted stage resumes instead of retraining,
+4. executes a *copy* of the notebook with papermill (the source is never executed in place).
+
+``python -m facefill.pipeline check`` validates every section of every profile against the notebooks.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from .config import PROFILES, load_params, repo_root, section
+from .errors import ConfigError, FacefillError
+
+#: params.yaml section → notebook (one DVC stage each, in reading order)
+NOTEBOOKS = {
+    "context_encoder": "00_context_encoder",
+    "multiscale": "01_multiscale_context_encoder",
+    "cascade": "02_cascade_context_encoder",
+    "masked_face": "03_masked_face_inpainting",
+    "semantic": "04_semantic_inpainting_landmarks",
+    "srgan": "05_srgan_faces",
+}
+
+#: parameters every notebook has, filled in by the runner rather than by the profile section
+COMMON = ("profile", "seed", "data_dir", "processed_dir", "output_dir", "checkpoint_dir")
+
+
+def notebook_path(name: str, root: Path | None = None) -> Path:
+    root = root or repo_root()
+    if name not in NOTEBOOKS:
+        raise ConfigError(f"unknown stage {name!r}; stages: {list(NOTEBOOKS)}.")
+    return root / "notebooks" / f"{NOTEBOOKS[name]}.ipynb"
+
+
+def notebook_parameters(name: str, profile: str | None = None, params: dict | None = None, root: Path | None = None) -> dict:
+    """The full parameter dict papermill injects for stage ``name``."""
+    root = root or repo_root()
+    params = params or load_params(root / "params.yaml")
+    profile = profile or params["profile"]
+    values = section(params, name, profile)
+    clash = [k for k in values if k in COMMON]
+    if clash:
+        raise ConfigError(f"{profile}.{name} sets {clash}; these come from the top of params.yaml, remove them there.")
+    data = params.get("data") or {}
+    nb = NOTEBOOKS[name]
+    return {
+        "profile": profile,
+        "seed": int(params.get("seed", 0)),
+        "data_dir": data.get("dir"),
+        "processed_dir": data.get("processed_dir", "data/processed"),
+        "output_dir": f"reports/{nb}",
+        "checkpoint_dir": f"models/{nb}",
+        **values,
+    }
+
+
+def check_against_notebook(name: str, values: dict, root: Path | None = None, where: str = "") -> None:
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook_path(name, root)))
+    unknown = sorted(set(values) - set(declared))
+    missing = sorted(set(declared) - set(values))
+    if unknown:
+        raise ConfigError(f"{where or name}: {unknown} are not parameters of {NOTEBOOKS[name]}.ipynb (its parameters: {sorted(declared)}).")
+    if missing:
+        raise ConfigError(f"{where or name}: params.yaml does not set {missing}, which {NOTEBOOKS[name]}.ipynb declares; add them to every profile.")
+
+
+def run(name: str, profile: str | None = None, output_dir: str | None = None, checkpoint_dir: str | None = None) -> Path:
+    import papermill
+
+    root = repo_root()
+    values = notebook_parameters(name, profile, root=root)
+    if output_dir:
+        values["output_dir"] = output_dir
+    if checkpoint_dir:
+        values["checkpoint_dir"] = checkpoint_dir
+    check_against_notebook(name, values, root, where=f"params.yaml {values['profile']}.{name}")
+
+    out = root / values["output_dir"]
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    executed = out / f"{NOTEBOOKS[name]}.ipynb"
+    print(f"[facefill] {name}: profile={values['profile']} → {executed.relative_to(root)}", flush=True)
+    try:
+        papermill.execute_notebook(
+            str(notebook_path(name, root)), str(executed), parameters=values, cwd=str(root),
+            kernel_name="python3", progress_bar=False, log_output=True,
+        )
+    except papermill.PapermillExecutionError as e:
+        raise FacefillError(
+            f"{NOTEBOOKS[name]}.ipynb failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
+            f"The executed copy with the traceback is {executed}. Checkpoints in {values['checkpoint_dir']} are kept; "
+            "fix the cause and rerun `dvc repro` to resume."
+        ) from None
+    return executed
+
+
+def prepare(params: dict | None = None) -> dict:
+    """The ``prepare_data`` stage: decode the ``data.variants`` of params.yaml once into ``data.processed_dir``."""
+    from . import data
+
+    root = repo_root()
+    params = params or load_params(root / "params.yaml")
+    d = params.get("data") or {}
+    from .config import check_keys
+
+    check_keys(d, {"dir", "processed_dir", "test_fraction", "limit", "variants"}, "params.yaml data")
+    return data.prepare(
+        list(d.get("variants") or []), data_dir=d.get("dir"), processed_dir=root / d.get("processed_dir", "data/processed"),
+        seed=int(params.get("seed", 0)), test_fraction=float(d.get("test_fraction", 0.2)), limit=d.get("limit"),
+    )
+
+
+def check_all(root: Path | None = None) -> int:
+    root = root or repo_root()
+    params = load_params(root / "params.yaml")
+    n = 0
+    for name in NOTEBOOKS:
+        if not notebook_path(name, root).exists():
+            continue
+        for profile in PROFILES:
+            check_against_notebook(name, notebook_parameters(name, profile, params, root), root, where=f"params.yaml {profile}.{name}")
+            n += 1
+    return n
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m facefill.pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="execute one notebook stage with papermill")
+    r.add_argument("stage", choices=list(NOTEBOOKS))
+    r.add_argument("--profile", choices=PROFILES)
+    r.add_argument("--output-dir")
+    r.add_argument("--checkpoint-dir")
+    sub.add_parser("check", help="validate params.yaml against every notebook's parameters cell")
+    sub.add_parser("prepare", help="the prepare_data stage: decode the data.variants of params.yaml")
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "run":
+            run(args.stage, args.profile, args.output_dir, args.checkpoint_dir)
+        elif args.cmd == "prepare":
+            prepare()
+        else:
+            print(f"params.yaml OK: {check_all()} notebook sections validated")
+    except FacefillError as e:
+        print(f"facefill: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Report artefacts of a notebook run: tables (CSV + Markdown), figures, metrics.json, paper numbers.
+
+Every table is written with a header line saying which profile, how much data and which device
+produced it, and paper-vs-ours tables always print ``paper | ours | Δ`` with our bootstrap interval.
+The papers' numbers are data (``facefill/paper_numbers.yaml``), never typed into a notebook.
+"""
+from __future__ import annotations
+
+import json
+import math
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+import torch
+import yaml
+
+from .config import PROFILES, check_keys, repo_root
+from .errors import ConfigError
+from .runtime import resolve_device, set_seed
+
+PAPER_NUMBERS = Path(__file__).with_name("paper_numbers")
+
+
+def paper_numbers(key: str) -> dict:
+    """The published numbers of one paper, ``facefill/paper_numbers/<key>.yaml`` (e.g. ``"pathak2016"``)."""
+    path = PAPER_NUMBERS / f"{key}.yaml"
+    if not path.exists():
+        raise ConfigError(f"no paper numbers {path.name}; available: {sorted(p.stem for p in PAPER_NUMBERS.glob('*.yaml'))}")
+    return yaml.safe_load(path.read_text())
+
+
+@dataclass
+class Run:
+    """Where a notebook writes, and the facts every table must state."""
+
+    name: str
+    params: dict
+    root: Path
+    output_dir: Path
+    checkpoint_dir: Path
+    device: torch.device
+    context: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ context
+    def describe(self, **facts: Any) -> None:
+        """Add facts (dataset, n_train, n_test, precision, ...) to the context every table states."""
+        self.context.update(facts)
+
+    def context_line(self) -> str:
+        facts = {"profile": self.params["profile"], "seed": self.params["seed"], "device": self.device.type, **self.context}
+        return " · ".join(f"{k}: {v}" for k, v in facts.items())
+
+    # ------------------------------------------------------------------ artefacts
+    def save_table(self, df: pd.DataFrame, name: str, title: str, notes: Iterable[str] = (), floatfmt: str = ".4g") -> pd.DataFrame:
+        """Write ``name.csv`` and ``name.md`` (title, context line, table, notes); returns ``df``."""
+        df.to_csv(self.output_dir / f"{name}.csv", index=False)
+        md = [f"### {title}", "", f"*{self.context_line()}*", "", df.to_markdown(index=False, floatfmt=floatfmt, missingval="—")]
+        notes = list(notes)
+        if notes:
+            md += ["", *[f"- {n}" for n in notes]]
+        (self.output_dir / f"{name}.md").write_text("\n".join(md) + "\n")
+        return df
+
+    def save_figure(self, fig, name: str, dpi: int = 110) -> Path:
+        path = self.output_dir / f"{name}.png"
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        return path
+
+    def save_metrics(self, metrics: Mapping[str, Any]) -> dict:
+        """Merge ``metrics`` into ``metrics.json`` (small, flat-ish JSON for ``dvc metrics``)."""
+        path = self.output_dir / "metrics.json"
+        current = json.loads(path.read_text()) if path.exists() else {"profile": self.params["profile"], **self.context}
+        current.update(_jsonable(metrics))
+        path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+        return current
+
+
+def _jsonable(x):
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if hasattr(x, "item"):
+        x = x.item()
+    if isinstance(x, float):
+        return round(x, 6) if math.isfinite(x) else str(x)
+    return x
+
+
+_PLAIN = (str, int, float, bool, type(None), list, dict, tuple)
+_IPYTHON_NAMES = {"In", "Out", "exit", "quit", "get_ipython"}
+
+
+def notebook_parameter_names(namespace: Mapping[str, Any]) -> list[str]:
+    """Names of the plain-valued globals defined so far: in the cell after ``parameters`` these are
+    exactly the parameters (papermill's injected ones included)."""
+    return [k for k, v in namespace.items() if not k.startswith("_") and k not in _IPYTHON_NAMES and isinstance(v, _PLAIN)]
+
+
+def start(name: str, params: Mapping[str, Any], expected: Iterable[str] | None = None) -> Run:
+    """Begin a notebook run: validate the parameters, seed everything, create the output folders.
+
+    ``params`` is the notebook's parameter dict (the ``parameters`` cell after papermill's
+    injection); ``expected`` the names the notebook declares, to catch stray keys.
+    """
+    params = dict(params)
+    if expected is not None:
+        check_keys(params, set(expected), f"the parameters of {name}")
+    if params.get("profile") not in PROFILES:
+        raise ConfigError(f"profile={params.get('profile')!r}; choose one of {PROFILES}.")
+    root = repo_root()
+    out = (root / params["output_dir"]).resolve()
+    ckpt = (root / params["checkpoint_dir"]).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt.mkdir(parents=True, exist_ok=True)
+    set_seed(int(params["seed"]))
+    device = resolve_device(params.get("device", "auto"))
+    run = Run(name, params, root, out, ckpt, device)
+    print(f"{name}: profile={params['profile']} seed={params['seed']} device={device} "
+          f"torch={torch.__version__} python={platform.python_version()}\n  outputs → {out}\n  checkpoints → {ckpt}")
+    return run
+
+
+def compare(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Paper-vs-ours table. Each row: ``metric``, ``paper`` (None when the paper has no number),
+    ``ours``, optional ``ci_low``/``ci_high`` and any extra columns (e.g. ``method``, ``dataset``).
+    Adds ``Δ = ours − paper`` and a formatted ``ours 95% CI``."""
+    out = []
+    for r in rows:
+        r = dict(r)
+        paper, ours = r.get("paper"), r.get("ours")
+        r["Δ (ours − paper)"] = (ours - paper) if paper is not None and ours is not None else None
+        if "ci_low" in r:
+            r["ours 95% CI"] = f"[{r.pop('ci_low'):.4g}, {r.pop('ci_high'):.4g}]"
+        out.append(r)
+    df = pd.DataFrame(out)
+    first = [c for c in ("dataset", "method", "metric", "paper", "ours", "Δ (ours − paper)", "ours 95% CI") if c in df]
+    return df[first + [c for c in df.columns if c not in first]]
+
+
+def image_grid(rows: list[torch.Tensor], titles: list[str] | None = None, n: int | None = None, scale: float = 1.6):
+    """A matplotlib figure with one row per tensor (N, 3, H, W) in [-1, 1], ``n`` columns."""
+    import matplotlib.pyplot as plt
+
+    n = n or rows[0].shape[0]
+    fig, axes = plt.subplots(len(rows), n, figsize=(scale * n, scale * len(rows)), squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(n):
+            ax = axes[i][j]
+            ax.imshow(((row[j].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 0).cpu().numpy())
+            ax.set_xticks([]), ax.set_yticks([])
+            if j == 0 and titles:
+                ax.set_ylabel(titles[i], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def loss_figure(history: pd.DataFrame, columns: list[str], title: str, logy: bool = True):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for c in columns:
+        ax.plot(history["step"], history[c], label=c)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
