@@ -106,6 +106,14 @@ def _load_plugins() -> None:
             importlib.import_module(mod)
         except ModuleNotFoundError:
             pass
+    # under `python -m facefill.bench` this module is __main__, while plugins registered their
+    # cases in the importable `facefill.bench`: merge those in
+    import sys
+
+    imported = sys.modules.get("facefill.bench")
+    if imported is not None and imported.CASES is not CASES:
+        for name, case in imported.CASES.items():
+            CASES.setdefault(name, case)
 
 
 def benchmark(models=None, variants=VARIANTS, batch_size: int = 32, steps: int = 6, warmup: int = 2, device: str = "auto") -> pd.DataFrame:

@@ -108,6 +108,11 @@ SPLITS = ("train", "test")
 CELEBA_CROP, CELEBA_W = 108, 178
 
 
+#: the 80/20 train/test protocol of paper 000, used by every notebook (not a parameter, so the
+#: processed cache and the notebooks can never disagree about the split)
+TEST_FRACTION = 0.2
+
+
 @dataclasses.dataclass(frozen=True)
 class DatasetSpec:
     name: str
@@ -357,7 +362,7 @@ def _check_fraction(test_fraction: float) -> None:
         raise ConfigError(f"test_fraction={test_fraction} must be strictly between 0 and 1 (e.g. 0.2)")
 
 
-def split_indices(dataset: str, names: list[str], seed: int = 0, test_fraction: float = 0.2,
+def split_indices(dataset: str, names: list[str], seed: int = 0, test_fraction: float = TEST_FRACTION,
                   data_dir=None) -> dict[str, np.ndarray]:
     """{"train": idx, "test": idx} into ``names``, disjoint, in seeded random order.
 
@@ -551,7 +556,7 @@ def _source_bytes(source: Path) -> int:
 
 
 def load_faces(dataset: str, size: int, split: str = "train", limit: int | None = None, *, crop: str = "default",
-               data_dir=None, processed_dir=None, seed: int = 0, test_fraction: float = 0.2) -> np.ndarray:
+               data_dir=None, processed_dir=None, seed: int = 0, test_fraction: float = TEST_FRACTION) -> np.ndarray:
     """uint8 (N, size, size, 3): the first ``limit`` images of ``split`` in split order.
 
     Reads ``processed_dir`` (default data/processed) when ``prepare`` cached this
@@ -634,7 +639,7 @@ def _parse_variant(variant: str) -> tuple[str, str, int]:
 
 
 def prepare(variants: list[str], data_dir=None, processed_dir=DEFAULT_PROCESSED_DIR, seed: int = 0,
-            test_fraction: float = 0.2, limit: int | None = None, strict: bool = False) -> dict:
+            test_fraction: float = TEST_FRACTION, limit: int | None = None, strict: bool = False) -> dict:
     """Decode each image once and write one .npy per variant plus index.json; returns the index.
 
     ``limit`` keeps ``limit`` images per dataset, the first ``round(limit *
@@ -804,7 +809,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-dir", default=None, help=f"raw data dir ({ENV_DATA_DIR} overrides it)")
     p.add_argument("--processed-dir", default=DEFAULT_PROCESSED_DIR)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--test-fraction", type=float, default=0.2)
+    p.add_argument("--test-fraction", type=float, default=TEST_FRACTION)
     p.add_argument("--limit", type=int, default=None, help="at most N images per dataset, split 80/20 (smoke runs)")
     p.add_argument("--strict", action="store_true", help="fail on corrupt/unexpected images instead of skipping")
     i = sub.add_parser("info", help="show what the data dir and processed dir hold")

@@ -91,7 +91,7 @@ def run(name: str, profile: str | None = None, output_dir: str | None = None, ch
         shutil.rmtree(out)
     out.mkdir(parents=True)
     executed = out / f"{NOTEBOOKS[name]}.ipynb"
-    print(f"[facefill] {name}: profile={values['profile']} → {executed.relative_to(root)}", flush=True)
+    print(f"[facefill] {name}: profile={values['profile']} → {executed}", flush=True)
     try:
         papermill.execute_notebook(
             str(notebook_path(name, root)), str(executed), parameters=values, cwd=str(root),
@@ -115,10 +115,12 @@ def prepare(params: dict | None = None) -> dict:
     d = params.get("data") or {}
     from .config import check_keys
 
-    check_keys(d, {"dir", "processed_dir", "test_fraction", "limit", "variants"}, "params.yaml data")
+    check_keys(d, {"dir", "processed_dir", "limit", "variants"}, "params.yaml data")
+    # the split is the protocol constant data.TEST_FRACTION (80/20, paper 000), not a parameter:
+    # every notebook must read the same split the cache was written with
     return data.prepare(
         list(d.get("variants") or []), data_dir=d.get("dir"), processed_dir=root / d.get("processed_dir", "data/processed"),
-        seed=int(params.get("seed", 0)), test_fraction=float(d.get("test_fraction", 0.2)), limit=d.get("limit"),
+        seed=int(params.get("seed", 0)), limit=d.get("limit"),
     )
 
 

@@ -57,7 +57,7 @@ class Run:
     def save_table(self, df: pd.DataFrame, name: str, title: str, notes: Iterable[str] = (), floatfmt: str = ".4g") -> pd.DataFrame:
         """Write ``name.csv`` and ``name.md`` (title, context line, table, notes); returns ``df``."""
         df.to_csv(self.output_dir / f"{name}.csv", index=False)
-        md = [f"### {title}", "", f"*{self.context_line()}*", "", df.to_markdown(index=False, floatfmt=floatfmt, missingval="—")]
+        md = [f"### {title}", "", f"*{self.context_line()}*", "", df.astype(object).where(df.notna(), None).to_markdown(index=False, floatfmt=floatfmt, missingval="—")]
         notes = list(notes)
         if notes:
             md += ["", *[f"- {n}" for n in notes]]

@@ -92,9 +92,19 @@ class BatchOrder:
         return out
 
 
+#: TrainConfig fields that do not change what a step computes: a run may be resumed (or extended)
+#: with other values of these.
+RESUMABLE_FIELDS = ("steps", "log_every", "sample_every", "checkpoint_every", "progress")
+
+
 def config_fingerprint(*configs: Any) -> str:
     """Short hash of the configs that define a run: a checkpoint only resumes the same run."""
-    blob = json.dumps([asdict(c) if hasattr(c, "__dataclass_fields__") else c for c in configs], sort_keys=True, default=str)
+    def plain(c):
+        if isinstance(c, TrainConfig):
+            return {k: v for k, v in asdict(c).items() if k not in RESUMABLE_FIELDS}
+        return asdict(c) if hasattr(c, "__dataclass_fields__") else c
+
+    blob = json.dumps([plain(c) for c in configs], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -184,7 +194,7 @@ def fit(
     start = 0
     if ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path, map_location=device)
-        if ckpt["fingerprint"] == fingerprint:
+        if ckpt["fingerprint"] == fingerprint and ckpt["step"] <= cfg.steps:
             for k, m in task.modules.items():
                 m.load_state_dict(ckpt["modules"][k])
             for k, o in task.optimizers.items():
@@ -195,7 +205,7 @@ def fit(
         else:
             stale = ckpt_path.with_name(f"stale-{ckpt['fingerprint']}.pt")
             os.replace(ckpt_path, stale)  # another configuration: keep it, but start afresh
-            print(f"{ckpt_path} belongs to another configuration; moved it to {stale.name} and starting afresh")
+            print(f"{ckpt_path} belongs to another configuration (or a longer run); moved it to {stale.name} and starting afresh")
 
     order = BatchOrder(arrays[0].shape[0], cfg.batch_size, cfg.seed)
     flip_gen = torch.Generator().manual_seed(cfg.seed + 7)

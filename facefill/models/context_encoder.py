@@ -37,6 +37,7 @@ Weights are initialised from N(0, 0.02) (BatchNorm γ from N(1, 0.02), β = 0) a
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -62,8 +63,11 @@ class ContextEncoderConfig:
     lr_d: float = 2e-4  # discriminator learning rate
     lr_g_factor: float = 10.0  # generator lr = lr_g_factor * lr_d (Pathak: 10x)
     beta1: float = 0.5
+    output: str = "patch"  # "patch": centre hole only (Pathak's centre region); "image": full image, any mask
 
     def __post_init__(self):
+        if self.output not in ("patch", "image"):
+            raise ConfigError(f"output={self.output!r}: use 'patch' (centre hole) or 'image' (arbitrary masks).")
         if self.image_size not in (64, 128) and self.image_size % 16:
             raise ConfigError(f"image_size={self.image_size}: use 64 or 128 (or a multiple of 16).")
         if self.hole & (self.hole - 1) or not 16 <= self.hole <= self.image_size:
@@ -153,13 +157,14 @@ class Decoder(nn.Module):
 
 
 class ContextEncoder(nn.Module):
-    """The generator: encoder + decoder. ``forward`` returns the hole patch."""
+    """The generator: encoder + decoder. ``forward`` returns the hole patch (or the whole image when
+    ``cfg.output == "image"``)."""
 
     def __init__(self, cfg: ContextEncoderConfig):
         super().__init__()
         self.cfg = cfg
         self.encoder = Encoder(cfg.image_size, cfg.bottleneck, cfg.width)
-        self.decoder = Decoder(cfg.hole, cfg.bottleneck, cfg.width)
+        self.decoder = Decoder(cfg.image_size if cfg.output == "image" else cfg.hole, cfg.bottleneck, cfg.width)
         init_dcgan_weights(self)
 
     def forward(self, masked: torch.Tensor) -> torch.Tensor:
@@ -303,6 +308,102 @@ class ContextEncoderTask:
     def sample(self, images: torch.Tensor, autocast=None) -> torch.Tensor:
         """Rows of (masked input | completion | ground truth) for the progress grid."""
         return torch.cat([drop_centre(images, self.cfg), self.inpaint(images, autocast), images], 0)
+
+
+# --------------------------------------------------------------------------- arbitrary masks
+
+def band_weights(masks: torch.Tensor, overlap: int, overlap_weight: float) -> torch.Tensor:
+    """L2 weights for full-image prediction: 1 in the hole, ``overlap_weight`` on the ``overlap``-px
+    band of known pixels around it, 0 elsewhere — the centre geometry (hole + weighted border)
+    generalised to any mask. ``masks``: (N, 1, H, W), 1 = missing."""
+    if overlap > 0:
+        band = F.max_pool2d(masks, 2 * overlap + 1, stride=1, padding=overlap) - masks
+    else:
+        band = torch.zeros_like(masks)
+    return masks + overlap_weight * band
+
+
+def masked_reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Σ w·(pred − target)² / (3 · #pixels with w > 0): the mean over the weighted region, as the
+    centre variant averages over its patch."""
+    err = weights * (pred.float() - target.float()) ** 2
+    return err.sum() / (pred.shape[1] * (weights > 0).sum().clamp_min(1))
+
+
+class MaskedContextEncoderTask(ContextEncoderTask):
+    """The context encoder for arbitrary masks (random regions, blocks, halves, strokes).
+
+    Pathak et al. also train with random-region masks; then the decoder predicts the whole image,
+    the hole is filled with the mean colour, D judges the composited image, and the L2 loss covers
+    the hole plus a weighted band of context (:func:`band_weights`). Masks are drawn per step by
+    :func:`facefill.masks.make_masks` with a seed taken from torch's (checkpointed) RNG, so a
+    resumed run draws the same masks.
+    """
+
+    def __init__(self, cfg: ContextEncoderConfig, mask_kind: str, mask_kwargs: dict | None = None, fused_adam: bool | None = None):
+        if cfg.output != "image":
+            raise ConfigError("MaskedContextEncoderTask needs ContextEncoderConfig(output='image').")
+        super().__init__(cfg, fused_adam)
+        self.discriminator = PatchDiscriminator(cfg.image_size, cfg.width)
+        self.modules["discriminator"] = self.discriminator
+        self.mask_kind, self.mask_kwargs = mask_kind, dict(mask_kwargs or {})
+
+    def masks(self, n: int, seed: int, device=None) -> torch.Tensor:
+        from ..masks import make_masks
+
+        return make_masks(self.mask_kind, self.cfg.image_size, n, seed=seed, **self.mask_kwargs).to(device)
+
+    def drop(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        fill = torch.as_tensor(PATHAK_MEAN_RGB, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+        return images * (1 - masks) + fill * masks
+
+    def training_step(self, images: torch.Tensor, autocast) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        seed = int(torch.randint(0, 2**31 - 1, (1,)))
+        masks = self.masks(images.shape[0], seed, images.device)
+        weights = band_weights(masks, cfg.overlap, cfg.overlap_weight)
+        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
+
+        with autocast():
+            pred = self.generator(self.drop(images, masks))
+        composite = images * (1 - masks) + pred.float() * masks
+        with autocast():
+            d_real = self.discriminator(images)
+            d_fake = self.discriminator(composite.detach())
+        loss_d, logs_d = discriminator_loss(d_real, d_fake)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+        with autocast():
+            d_fake_g = self.discriminator(composite)
+        rec = masked_reconstruction_loss(pred, images, weights)
+        adv = F.binary_cross_entropy_with_logits(d_fake_g.float(), torch.ones_like(d_fake_g, dtype=torch.float32))
+        loss_g = (1 - cfg.lambda_adv) * rec + cfg.lambda_adv * adv
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        return {**logs_d, "g_rec": rec.detach(), "g_adv": adv.detach(), "g_total": loss_g.detach()}
+
+    @torch.no_grad()
+    def inpaint(self, images: torch.Tensor, masks: torch.Tensor | None = None, autocast=None) -> torch.Tensor:
+        """Images with the masked pixels replaced by the generator's prediction (eval mode).
+        ``masks`` default: this task's masks drawn with seed 0 (the fixed evaluation masks)."""
+        if masks is None:
+            masks = self.masks(images.shape[0], 0, images.device)
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            ctx = autocast() if autocast is not None else contextlib.nullcontext()
+            with ctx:
+                pred = self.generator(self.drop(images, masks))
+        finally:
+            self.generator.train(was_training)
+        return images * (1 - masks) + pred.float().clamp(-1, 1) * masks
+
+    def sample(self, images: torch.Tensor, autocast=None) -> torch.Tensor:
+        masks = self.masks(images.shape[0], 0, images.device)
+        return torch.cat([self.drop(images, masks), self.inpaint(images, masks, autocast), images], 0)
 
 
 # --------------------------------------------------------------------------- the literal train.lua form

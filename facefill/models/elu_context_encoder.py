@@ -1,0 +1,305 @@
+"""ELU / max-pool context encoder for masked faces (paper 002).
+
+Han, Jiang & Ju, *GAN-based Algorithm for Efficient Image Inpainting* (2021),
+``shared/papers/002_b5aef677ee17bd93.txt``: a context encoder (Pathak et al., 2016) whose nets
+are built from **units** of two convolutions, restoring the lower face hidden by a COVID face mask.
+
+Architecture (§2.2, §2.3; every number the paper leaves open is a field of
+:class:`EluContextEncoderConfig` and a row of the notebook's deviation log):
+
+* **unit** ``U(c_in → c)``: ``conv3x3 → ELU → conv2x2 → ELU`` (with ``batch_norm``: BN after each
+  convolution, before the ELU — the §3.3 proposal). Both convolutions keep the size ("same"
+  padding; the even 2×2 kernel is padded like Keras ``padding="same"``: one extra pixel on the
+  right and bottom).
+* **encoder**: 6 units of widths ``c_1..c_6`` (``c_k = min(width·2^(k−1), max_width)``), a 2×2 max
+  pool after units 1–5: ``S → S/32`` (128 → 4). Then "the three channels … reshaped to be stored as
+  a latent vector": a linear 1×1 convolution to ``latent_channels`` = 3 maps, flattened:
+  ``z ∈ R^{3·(S/32)²}`` (48 numbers at 128 px, 768 at 512).
+* **decoder**: 6 units with the encoder's widths in reverse (``c_6..c_1``), "no pooling": a ×2
+  nearest-neighbour upsampling before units 2–6 brings ``S/32`` back to ``S``; a 1×1 convolution to
+  RGB and ``tanh`` puts the output in the image range [−1, 1].
+* **discriminator** ``D``: 6 units like the encoder's (ELU, max pool after all but the last), then a
+  fully connected layer to one output with a sigmoid, ``D(x) = σ(ℓ(x))``. We return the logit
+  ``ℓ`` and apply the sigmoid inside the loss (``binary_cross_entropy_with_logits`` ≡
+  BCE(σ(ℓ)), numerically stable).
+
+The generator sees the occluded face ``x̃ = (1−M)⊙x + M⊙f`` (``M`` = 1 under the face mask,
+``f`` = −1: blacked out, §3.3) and outputs a full image ``G(x̃)``; the restored face keeps the known
+pixels, ``x̂ = (1−M)⊙x + M⊙G(x̃)``.
+
+Loss, Eq. (1), **unweighted**:
+
+    L_total = L_reconstruction + L_adversarial,
+    L_reconstruction = mean (G(x̃) − x)²          (L2 over the whole image: "the missing or damaged
+                                                    region as well as the context of the image")
+    L_adversarial    = −mean log D(x̂)              (the generator's non-saturating GAN loss)
+    L_D              = −mean [log D(x) + log(1 − D(x̂))]
+
+Training (§2.5, §3.2): Adam, learning rate 1e-4 (Keras defaults β = (0.9, 0.999)); per step the
+discriminator is updated first, then the generator; batch 64, 20 epochs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import bench
+from ..errors import ConfigError
+from ..face_masks import from_model_input, occlude, template_landmarks
+
+N_UNITS = 6  # units per network (§2.2, §2.3)
+
+
+@dataclass
+class EluContextEncoderConfig:
+    image_size: int = 128  # input side: 128 (the paper's data); 256 and 512 (its design size) work too
+    width: int = 32  # channels of the first unit; unit k has min(width·2^(k-1), max_width)
+    max_width: int = 256  # cap of the unit widths
+    latent_channels: int = 3  # maps of the latent (S/32)² grid, flattened into z ("the three channels")
+    batch_norm: bool = False  # §3.3's proposed improvement: BN after every convolution of G and D
+    fill: float = -1.0  # value of the occluded pixels in the generator input (-1: blacked out)
+    lr: float = 1e-4  # Adam learning rate of both networks (§2.5)
+    beta1: float = 0.9  # Adam β1 (Keras default; the paper gives none)
+    beta2: float = 0.999  # Adam β2
+
+    def __post_init__(self):
+        if self.image_size % 2 ** (N_UNITS - 1) or self.image_size < 2 ** (N_UNITS - 1):
+            raise ConfigError(f"image_size={self.image_size}: must be a multiple of 32 (five 2x2 max pools), e.g. 128, 256, 512.")
+        if self.width < 1 or self.max_width < self.width or self.latent_channels < 1:
+            raise ConfigError(f"width={self.width}, max_width={self.max_width}, latent_channels={self.latent_channels}: "
+                              "need 1 <= width <= max_width and latent_channels >= 1.")
+        if not -1.0 <= self.fill <= 1.0:
+            raise ConfigError(f"fill={self.fill}: the occlusion colour must be in the image range [-1, 1].")
+
+    @property
+    def widths(self) -> list[int]:
+        return [min(self.width * 2**k, self.max_width) for k in range(N_UNITS)]
+
+    @property
+    def latent_side(self) -> int:
+        return self.image_size // 2 ** (N_UNITS - 1)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.latent_channels * self.latent_side**2
+
+
+class Unit(nn.Module):
+    """conv3x3 → [BN] → ELU → conv2x2 ("same", Keras padding) → [BN] → ELU."""
+
+    def __init__(self, cin: int, cout: int, batch_norm: bool = False):
+        super().__init__()
+        self.conv3 = nn.Conv2d(cin, cout, 3, padding=1, bias=not batch_norm)
+        self.bn3 = nn.BatchNorm2d(cout) if batch_norm else nn.Identity()
+        self.conv2 = nn.Conv2d(cout, cout, 2, bias=not batch_norm)
+        self.bn2 = nn.BatchNorm2d(cout) if batch_norm else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.elu(self.bn3(self.conv3(x)))
+        return F.elu(self.bn2(self.conv2(F.pad(x, (0, 1, 0, 1)))))  # Keras "same" for an even kernel
+
+
+class Encoder(nn.Module):
+    """x (N, 3, S, S) → z (N, latent_channels·(S/32)²)."""
+
+    def __init__(self, cfg: EluContextEncoderConfig):
+        super().__init__()
+        w = cfg.widths
+        self.units = nn.ModuleList(Unit(cin, cout, cfg.batch_norm) for cin, cout in zip([3, *w], w))
+        self.to_latent = nn.Conv2d(w[-1], cfg.latent_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, unit in enumerate(self.units):
+            x = unit(x)
+            if i < N_UNITS - 1:
+                x = F.max_pool2d(x, 2)
+        return torch.flatten(self.to_latent(x), 1)
+
+
+class Decoder(nn.Module):
+    """z → image (N, 3, S, S) in [-1, 1]: units of the encoder's widths reversed, ×2 upsampling between."""
+
+    def __init__(self, cfg: EluContextEncoderConfig):
+        super().__init__()
+        w = cfg.widths[::-1]
+        self.latent_channels, self.side = cfg.latent_channels, cfg.latent_side
+        self.units = nn.ModuleList(Unit(cin, cout, cfg.batch_norm) for cin, cout in zip([cfg.latent_channels, *w], w))
+        self.to_rgb = nn.Conv2d(w[-1], 3, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = z.view(z.shape[0], self.latent_channels, self.side, self.side)
+        for i, unit in enumerate(self.units):
+            if i > 0:
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+            x = unit(x)
+        return torch.tanh(self.to_rgb(x))
+
+
+class Generator(nn.Module):
+    def __init__(self, cfg: EluContextEncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.decoder = Decoder(cfg)
+
+    def forward(self, occluded: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(occluded))
+
+
+class Discriminator(nn.Module):
+    """6 units with max pools after the first five, a fully connected layer → one logit per image."""
+
+    def __init__(self, cfg: EluContextEncoderConfig):
+        super().__init__()
+        w = cfg.widths
+        self.units = nn.ModuleList(Unit(cin, cout, cfg.batch_norm) for cin, cout in zip([3, *w], w))
+        self.head = nn.Linear(w[-1] * cfg.latent_side**2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, unit in enumerate(self.units):
+            x = unit(x)
+            if i < N_UNITS - 1:
+                x = F.max_pool2d(x, 2)
+        return self.head(torch.flatten(x, 1)).squeeze(1)
+
+
+# --------------------------------------------------------------------------- losses
+
+def compose(images: torch.Tensor, output: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """x̂ = (1−M)⊙x + M⊙G(x̃): the known pixels are kept, the occluded ones come from the generator."""
+    m = masks.to(images.dtype)
+    return images * (1 - m) + output.to(images.dtype) * m
+
+
+def reconstruction_loss(output: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """L2: mean squared error over all pixels and channels of the whole image."""
+    return F.mse_loss(output.float(), images.float())
+
+
+def generator_losses(output, images, d_fake_logits) -> tuple[torch.Tensor, dict]:
+    """Eq. (1): L_total = L_rec + L_adv (unweighted); L_adv = −log D(x̂)."""
+    rec = reconstruction_loss(output, images)
+    adv = F.binary_cross_entropy_with_logits(d_fake_logits.float(), torch.ones_like(d_fake_logits, dtype=torch.float32))
+    total = rec + adv
+    return total, {"g_rec": rec.detach(), "g_adv": adv.detach(), "g_total": total.detach()}
+
+
+def discriminator_loss(d_real_logits, d_fake_logits) -> tuple[torch.Tensor, dict]:
+    real = F.binary_cross_entropy_with_logits(d_real_logits.float(), torch.ones_like(d_real_logits, dtype=torch.float32))
+    fake = F.binary_cross_entropy_with_logits(d_fake_logits.float(), torch.zeros_like(d_fake_logits, dtype=torch.float32))
+    return real + fake, {"d_total": (real + fake).detach()}
+
+
+# --------------------------------------------------------------------------- training task
+
+class EluContextEncoderTask:
+    """One training step for :func:`facefill.train.fit`; batches are ``(faces, mask images)``.
+
+    The masks travel as a second uint8 image array (0/255, see
+    :func:`facefill.face_masks.as_uint8_images`), so ``fit`` batches and flips them with the faces.
+    """
+
+    def __init__(self, cfg: EluContextEncoderConfig, fused_adam: bool | None = None):
+        self.cfg = cfg
+        self.generator = Generator(cfg)
+        self.discriminator = Discriminator(cfg)
+        self.modules = {"generator": self.generator, "discriminator": self.discriminator}
+        self._fused = fused_adam
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    def configure(self, device: torch.device) -> None:
+        fused = self._fused if self._fused is not None else device.type in ("cpu", "cuda")
+        betas = (self.cfg.beta1, self.cfg.beta2)
+        self.optimizers = {
+            "generator": torch.optim.Adam(self.generator.parameters(), lr=self.cfg.lr, betas=betas, fused=fused),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=self.cfg.lr, betas=betas, fused=fused),
+        }
+
+    def _split(self, batch):
+        if not isinstance(batch, tuple) or len(batch) != 2:
+            raise ConfigError("the masked-face task trains on (faces, mask images): call fit(task, (images, "
+                              "face_masks.as_uint8_images(masks)), ...).")
+        images, mask_images = batch
+        return images, from_model_input(mask_images)
+
+    def training_step(self, batch, autocast) -> dict[str, torch.Tensor]:
+        images, masks = self._split(batch)
+        occluded = occlude(images, masks, self.cfg.fill)
+        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
+
+        # 1. discriminator first (§2.5): real faces vs restored faces (generator frozen)
+        with autocast():
+            output = self.generator(occluded)
+            restored = compose(images, output, masks)
+            d_real = self.discriminator(images)
+            d_fake = self.discriminator(restored.detach())
+        loss_d, logs_d = discriminator_loss(d_real, d_fake)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+        # 2. then the generator on L_rec + L_adv against the updated discriminator
+        with autocast():
+            d_fake_g = self.discriminator(restored)
+        loss_g, logs_g = generator_losses(output, images, d_fake_g)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        return {**logs_g, **logs_d}
+
+    @torch.no_grad()
+    def restore(self, images: torch.Tensor, masks: torch.Tensor, autocast=None) -> torch.Tensor:
+        """Restored faces x̂ (eval mode): the generator's pixels under the mask, the rest untouched."""
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            occluded = occlude(images, masks, self.cfg.fill)
+            if autocast is None:
+                output = self.generator(occluded)
+            else:
+                with autocast():
+                    output = self.generator(occluded)
+        finally:
+            self.generator.train(was_training)
+        return compose(images, output.float().clamp(-1, 1), masks.to(images.device))
+
+    def sample(self, batch, autocast=None) -> torch.Tensor:
+        """Rows of (masked input | output | original) — the layout of the paper's Fig. 3."""
+        images, masks = self._split(batch)
+        return torch.cat([occlude(images, masks, self.cfg.fill), self.restore(images, masks, autocast), images], 0)
+
+
+# --------------------------------------------------------------------------- benchmark
+
+def template_masks(image_size: int, n: int) -> torch.Tensor:
+    """n copies of a surgical mask on the aligned-crop template (no dlib needed): for the benchmark."""
+    import numpy as np
+
+    from ..face_masks import mask_polygon, rasterize
+
+    poly = mask_polygon(template_landmarks(image_size, image_size), "surgical", np.random.Generator(np.random.PCG64(0)))
+    m = torch.from_numpy(rasterize(poly, image_size, image_size))
+    return m.expand(n, 1, image_size, image_size).contiguous()
+
+
+def _case(image_size: int, batch_norm: bool = False):
+    def case(device, batch_size, variant):
+        cfg = EluContextEncoderConfig(image_size=image_size, batch_norm=batch_norm)
+        task = EluContextEncoderTask(cfg, fused_adam=variant != "plain")  # plain: fp32, NCHW, for-loop Adam
+        autocast, fmt = bench.variant_settings(variant, device)
+        for m in task.modules.values():
+            m.to(device=device, memory_format=fmt)
+        task.configure(device)
+        x = (torch.rand(batch_size, 3, image_size, image_size, device=device) * 2 - 1).contiguous(memory_format=fmt)
+        masks = template_masks(image_size, batch_size).to(device) * 2 - 1  # as fit delivers them: -1 / 1
+        batch = (x, masks.expand(-1, 3, -1, -1).contiguous(memory_format=fmt))
+        return (lambda: task.training_step(batch, autocast)), batch_size
+
+    return case
+
+
+bench.register("elu_ce128")(_case(128))
+bench.register("elu_ce128_bn")(_case(128, batch_norm=True))

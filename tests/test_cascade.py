@@ -1,0 +1,164 @@
+"""Cascade context encoder (paper 001, section 4): operators, composition of eq. (1), losses, sizes."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from facefill.errors import ConfigError
+from facefill.masks import center_mask, random_block_masks
+from facefill.models import cascade as cc
+from facefill.models.context_encoder import PATHAK_MEAN_RGB, ContextEncoder
+from facefill.runtime import autocast_factory
+
+FP32 = autocast_factory(torch.device("cpu"), "fp32")
+SMALL = dict(width=8, bottleneck=32)
+
+
+class ConstantCE64(nn.Module):
+    """A stand-in CE64 that records its input and paints every pixel with one value."""
+
+    def __init__(self, value: float, cfg):
+        super().__init__()
+        self.value, self.cfg, self.seen = value, cfg, None
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        self.seen = x.clone()
+        return torch.full_like(x, self.value)
+
+
+def test_operators_on_known_tensors():
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    np.testing.assert_allclose(cc.downscale(x)[0, 0].numpy(), [[2.5, 4.5], [10.5, 12.5]])
+    m = torch.zeros(1, 1, 4, 4)
+    m[0, 0, 1, 2] = 1  # one missing pixel makes its whole 2x2 cell missing
+    np.testing.assert_array_equal(cc.downscale_mask(m)[0, 0].numpy(), [[0, 1], [0, 0]])
+    assert torch.equal(cc.upscale(torch.full((1, 3, 2, 2), 0.3)), torch.full((1, 3, 4, 4), 0.3))
+    u8 = np.array([[[[0, 0, 0], [2, 2, 2]], [[4, 4, 4], [255, 255, 255]]]], dtype=np.uint8)
+    assert cc.downscale_uint8(u8).tolist() == [[[[65, 65, 65]]]]  # (0+2+4+255)/4 = 65.25
+
+
+def test_cascade_composition_literally():
+    """x = M̄⊙P + M⊙↗F64(↘M̄⊙↘P): context untouched, hole = CE64's upscaled fill, no leak of the hole."""
+    cfg = cc.CascadeConfig(mask_kind="center", **SMALL)
+    P = torch.full((2, 3, 128, 128), -0.2)
+    M = center_mask(128, 56, 2)
+    P = P + 5.0 * M  # the hidden pixels hold an impossible value: CE64 must never see it
+    stub = ConstantCE64(0.7, cfg.ce(2))
+    fill = cc.ce64_fill(stub, P, M)
+    x = cc.cascade_input(P, M, fill)
+    # (ii) CE64 saw the half-size image with the half-size hole mean-filled, nothing else
+    small_m = cc.downscale_mask(M)
+    assert stub.seen.shape == (2, 3, 64, 64)
+    assert torch.equal(small_m, center_mask(64, 28, 2))
+    mean = torch.tensor(PATHAK_MEAN_RGB).view(1, 3, 1, 1)
+    torch.testing.assert_close(stub.seen, -0.2 * (1 - small_m) + mean * small_m)
+    # (iii)+(i): the context of the full image is P itself, the hole's inside is CE64's paint
+    assert torch.equal(x * (1 - M), P * (1 - M))
+    assert torch.allclose(x[:, :, 40:88, 40:88], torch.tensor(0.7))
+    # the hole's border blends CE64's fill with the real (downscaled) context, never with the hidden value
+    assert x.max() <= 0.7 + 1e-6 and x.min() >= -0.2 - 1e-6
+
+
+def test_cascade_task_input_training_step_and_frozen_ce64():
+    torch.manual_seed(0)
+    cfg = cc.CascadeConfig(mask_kind="random_blocks", **SMALL)
+    ce64 = cc.make_ce64_task(cfg).generator
+    before = {k: v.clone() for k, v in ce64.state_dict().items()}
+    task = cc.CascadeContextEncoderTask(cfg, ce64, fused_adam=False)
+    task.configure(torch.device("cpu"))
+    P = torch.rand(4, 3, 128, 128) * 2 - 1
+    M = random_block_masks(128, 4, seed=3)
+    expected = cc.cascade_input(P, M, cc.ce64_fill(ce64, P, M))
+    torch.testing.assert_close(task.drop(P, M), expected)
+    g_before = {k: v.clone() for k, v in task.generator.state_dict().items()}
+    logs = task.training_step(P, FP32)
+    assert set(logs) >= {"g_rec", "g_adv", "d_total"} and all(np.isfinite(float(v)) for v in logs.values())
+    for k, v in ce64.state_dict().items():  # CE64 fixed: weights and BatchNorm statistics
+        assert torch.equal(v, before[k]), k
+    assert all(p.grad is None for p in ce64.parameters())
+    assert not ce64.training
+    assert any(not torch.equal(v, g_before[k]) for k, v in task.generator.state_dict().items())
+
+
+def test_training_step_losses_are_equations_1_and_2():
+    """Recompute g_rec (eq. 1) and g_adv / d_total (eq. 2) of one cascade step from its own masks."""
+    torch.manual_seed(1)
+    cfg = cc.CascadeConfig(mask_kind="random_blocks", overlap=0, lambda_adv=0.001, **SMALL)
+    task = cc.CascadeContextEncoderTask(cfg, cc.make_ce64_task(cfg).generator, fused_adam=False)
+    task.configure(torch.device("cpu"))
+    P = torch.rand(3, 3, 128, 128) * 2 - 1
+    gen_state = {k: v.clone() for k, v in task.generator.state_dict().items()}
+    d_state = {k: v.clone() for k, v in task.discriminator.state_dict().items()}
+    rng = torch.get_rng_state()
+    logs = task.training_step(P, FP32)
+    # replay: same mask seed, the weights before the update
+    torch.set_rng_state(rng)
+    seed = int(torch.randint(0, 2**31 - 1, (1,)))
+    M = task.masks(3, seed)
+    task.generator.load_state_dict(gen_state)
+    task.discriminator.load_state_dict(d_state)
+    task.generator.train(), task.discriminator.train()
+    with torch.no_grad():
+        out = task.generator(task.drop(P, M))
+        rec = cc.equation_1(P, M, out)
+        literal = (M * (P - out)).pow(2).sum() / (3 * M.sum())  # ||M ⊙ (P − F(x))||² per hole value
+        fake = P * (1 - M) + out * M
+        loss_d, adv = cc.equation_2(task.discriminator(P), task.discriminator(fake))
+    torch.testing.assert_close(rec, literal)
+    assert float(logs["g_rec"]) == pytest.approx(float(rec), rel=1e-4)
+    assert float(logs["d_total"]) == pytest.approx(float(loss_d), rel=1e-4)
+    assert float(logs["g_total"]) == pytest.approx(float(0.999 * rec + 0.001 * logs["g_adv"]), rel=1e-5)
+
+
+def test_sizes_of_the_paper_networks():
+    """CE64 and CE128 of the paper (Pathak's sizes, full-image output): 4000-d latent for both."""
+    cfg = cc.CascadeConfig()
+    ce64, ce128 = cc.make_ce64_task(cfg), cc.make_ce128_task(cfg)
+    with torch.no_grad():
+        ce64.generator.eval(), ce128.generator.eval()
+        z64 = cc.latent(ce64.generator, torch.zeros(1, 3, 64, 64))
+        z128 = cc.latent(ce128.generator, torch.zeros(1, 3, 128, 128))
+        assert z64.shape == z128.shape == (1, 4000)
+        assert ce64.generator(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+        assert ce128.generator(torch.zeros(1, 3, 128, 128)).shape == (1, 3, 128, 128)
+    convs = lambda m: [l for l in m.modules() if isinstance(l, nn.Conv2d)]  # noqa: E731
+    ups = lambda m: [l for l in m.modules() if isinstance(l, (nn.ConvTranspose2d, nn.Linear))]  # noqa: E731
+    # encoder: 64 -> 4 in four stride-2 convs, 128 -> 4 in five ("one additional layer")
+    assert len(convs(ce64.generator.encoder)) == 4 and len(convs(ce128.generator.encoder)) == 5
+    # decoder: channel-wise FC (4x4 up-conv) then up-convs to the full image
+    assert len(ups(ce64.generator.decoder)) == 5 and len(ups(ce128.generator.decoder)) == 6
+    assert cfg.mask_kwargs(1) == {"hole": 56} and cfg.mask_kwargs(2) == {"hole": 28}
+
+
+def test_latent_variants_and_encode():
+    cfg = cc.CascadeConfig(mask_kind="random_blocks", **SMALL)
+    base = cc.make_ce128_task(cfg)
+    P, M = torch.rand(2, 3, 128, 128) * 2 - 1, random_block_masks(128, 2, seed=0)
+    z = cc.encode(base, P, M)
+    lin = cc.encode(base, P, M, which="linear")
+    torch.testing.assert_close(z, torch.nn.functional.leaky_relu(base.generator.encoder.bn.eval()(lin), 0.2))
+    with pytest.raises(ConfigError):
+        cc.encode(base, P, M, which="post")
+
+
+def test_bad_configs_are_clear_errors():
+    with pytest.raises(ConfigError, match="mask_kind"):
+        cc.CascadeConfig(mask_kind="strokes")
+    with pytest.raises(ConfigError, match="even"):
+        cc.CascadeConfig(overlap=3)
+    cfg = cc.CascadeConfig(**SMALL)
+    wrong = ContextEncoder(cfg.ce(1))
+    with pytest.raises(ConfigError, match="CE64"):
+        cc.CascadeContextEncoderTask(cfg, wrong)
+    with pytest.raises(ConfigError):
+        cc.downscale_uint8(np.zeros((1, 3, 3, 3), dtype=np.uint8))
+
+
+def test_state_fingerprint_tracks_weights():
+    cfg = cc.CascadeConfig(**SMALL)
+    g = cc.make_ce64_task(cfg).generator
+    a = cc.state_fingerprint(g)
+    with torch.no_grad():
+        next(g.parameters()).add_(1e-3)
+    assert cc.state_fingerprint(g) != a

@@ -1,0 +1,119 @@
+"""params.yaml ↔ notebooks ↔ dvc.yaml consistency, strict parameters, report helpers."""
+from pathlib import Path
+
+import jupytext
+import nbformat
+import papermill
+import pytest
+import yaml
+
+from facefill import config, notebooks, pipeline, reporting
+from facefill.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+STAGES = [s for s in pipeline.NOTEBOOKS if (ROOT / "notebooks" / f"{pipeline.NOTEBOOKS[s]}.ipynb").exists()]
+
+
+def test_every_profile_section_matches_its_notebook():
+    assert pipeline.check_all(ROOT) == 3 * len(STAGES)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_smoke_section_equals_notebook_defaults(stage):
+    declared = papermill.inspect_notebook(str(pipeline.notebook_path(stage, ROOT)))
+    defaults = {k: eval(v["default"]) for k, v in declared.items()}  # noqa: S307 - our own notebook literals
+    smoke = config.section(PARAMS, stage, "smoke")
+    assert {k: defaults[k] for k in smoke} == smoke
+    assert defaults["profile"] == "smoke"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_ipynb_is_generated_from_the_py_source(stage):
+    ipynb = pipeline.notebook_path(stage, ROOT)
+    built = notebooks.build(ipynb.with_suffix(".py"), keep_from=ipynb)
+    current = nbformat.read(ipynb, as_version=4)
+    assert [c.source for c in current.cells] == [c.source for c in built.cells], "run `make sync-notebooks`"
+    tagged = [c for c in current.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    for c in current.cells:
+        if c.cell_type == "code" and not notebooks.is_checked(c):
+            assert c.outputs == [], "only NBVAL_CHECK_OUTPUT cells keep outputs"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_dvc_stage_reads_its_own_section(stage):
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]
+    nb = pipeline.NOTEBOOKS[stage]
+    assert f"${{profile}}.{stage}" in dvc["params"]
+    assert f"notebooks/{nb}.ipynb" in dvc["deps"]
+    outs = [next(iter(o)) if isinstance(o, dict) else o for o in dvc["outs"]]
+    assert f"reports/{nb}" in outs and f"models/{nb}" in outs
+    assert dvc["cmd"] == f"python -m facefill.pipeline run {stage}"
+
+
+def test_unknown_keys_are_errors_with_a_hint(tmp_path):
+    bad = dict(PARAMS)
+    bad["default"] = {**PARAMS["default"], "context_encoder": {**PARAMS["default"]["context_encoder"], "stepz": 3}}
+    with pytest.raises(ConfigError, match="stepz"):
+        pipeline.check_against_notebook("context_encoder", pipeline.notebook_parameters("context_encoder", "default", bad, ROOT), ROOT)
+    p = tmp_path / "params.yaml"
+    p.write_text(yaml.safe_dump({**PARAMS, "profil": "x"}))
+    with pytest.raises(ConfigError, match="Did you mean 'profile'"):
+        config.load_params(p)
+    p.write_text(yaml.safe_dump({**PARAMS, "profile": "fast"}))
+    with pytest.raises(ConfigError, match="smoke"):
+        config.load_params(p)
+
+
+def test_pick_builds_dataclasses_strictly():
+    from facefill.models.context_encoder import ContextEncoderConfig
+
+    cfg = config.pick({"hole": 32, "image_size": 64, "unrelated": 1}, ContextEncoderConfig)
+    assert (cfg.image_size, cfg.hole) == (64, 32)
+    with pytest.raises(ConfigError, match="Did you mean 'hole'"):
+        config.build(ContextEncoderConfig, {"hol": 3})
+
+
+def test_compare_table_and_artefacts(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    run = reporting.start("t", {"profile": "smoke", "seed": 0, "output_dir": str(tmp_path / "o"), "checkpoint_dir": str(tmp_path / "c")})
+    run.describe(n_test=5)
+    df = reporting.compare([{"metric": "psnr", "paper": 18.5, "ours": 20.0, "ci_low": 19.0, "ci_high": 21.0},
+                            {"metric": "ssim", "paper": None, "ours": 0.5}])
+    assert df.loc[0, "Δ (ours − paper)"] == pytest.approx(1.5)
+    assert df["Δ (ours − paper)"].isna().iloc[1]
+    run.save_table(df, "t", "title")
+    md = (tmp_path / "o" / "t.md").read_text()
+    assert "profile: smoke" in md and "n_test: 5" in md and "—" in md
+    run.save_metrics({"a": 1.23456789})
+    run.save_metrics({"b": float("nan")})
+    m = yaml.safe_load((tmp_path / "o" / "metrics.json").read_text())
+    assert m["a"] == pytest.approx(1.234568) and m["b"] == "nan" and m["profile"] == "smoke"
+    assert reporting.paper_numbers("pathak2016")["metrics"]["psnr"] == 18.58
+    with pytest.raises(ConfigError):
+        reporting.paper_numbers("nope")
+
+
+def test_dvc_config_never_touches_the_network():
+    cfg = (ROOT / ".dvc" / "config").read_text()
+    assert "analytics = false" in cfg and "check_update = false" in cfg
+
+
+def test_readme_and_ci_use_the_same_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make repro" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.slow
+def test_missing_data_fails_the_stage_with_instructions(tmp_path, monkeypatch, capsys):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("FACEFILL_DATA_DIR", str(empty))
+    rc = pipeline.main(["run", "context_encoder", "--profile", "smoke",
+                        "--output-dir", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "models")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "DataNotFoundError" in err and "FACEFILL_DATA_DIR" in err and "celeba-hq-256.zip" in err
+    assert (tmp_path / "out" / "00_context_encoder.ipynb").exists()  # the executed copy shows the traceback
