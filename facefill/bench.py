@@ -161,12 +161,20 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--csv", help="also write the table here")
     args = p.parse_args(argv)
-    df = benchmark(args.models, args.variants, args.batch_size, args.steps, args.warmup, args.device)
     dev = resolve_device(args.device)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
     print(f"device: {dev} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}, batch {args.batch_size}, "
-          f"median of {args.steps} steps after {args.warmup} warm-up, variants interleaved")
-    print(df.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+          f"median of {args.steps} steps after {args.warmup} warm-up, variants interleaved", flush=True)
+    _load_plugins()
+    frames = []
+    for model in args.models or list(CASES):  # one model at a time, printed as soon as it is measured
+        try:
+            frames.append(benchmark([model], args.variants, args.batch_size, args.steps, args.warmup, args.device))
+        except (ImportError, RuntimeError) as e:  # e.g. a missing optional package, or out of memory
+            print(f"{model}: skipped ({type(e).__name__}: {e})", flush=True)
+            continue
+        print(frames[-1].to_string(index=False, header=len(frames) == 1, float_format=lambda x: f"{x:.2f}"), flush=True)
+    df = pd.concat(frames) if frames else pd.DataFrame()
     if args.csv:
         df.to_csv(args.csv, index=False)
     return 0

@@ -42,10 +42,13 @@ def cpu_has_amx() -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` → bf16 on CUDA with bf16 support and on CPUs with AMX, else fp32.
+    """``auto`` → bf16 on CPUs with AMX, fp32 (TF32 matmuls) on CUDA, else fp32.
 
-    ``auto`` is a default, not a promise: whether bf16 pays depends on the model (see
-    ``python -m facefill.bench``); the profiles in params.yaml pin the measured choice.
+    ``auto`` is a default, not a promise: whether bf16 pays depends on the model and batch (see
+    ``python -m facefill.bench``); the profiles in params.yaml pin the measured choice. On an H200
+    at batch 64 bf16 autocast ran 0.83–1.16x the speed of fp32 for every model here
+    (reports/benchmarks/bench_cuda_h200.txt): these nets are too small to be bound by matmul
+    throughput, so fp32 + channels_last is the CUDA default.
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"precision={precision!r}: choose one of {PRECISIONS}.")
@@ -54,7 +57,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
             raise ConfigError("precision='fp16' is for CUDA; on a CPU use 'bf16' or 'fp32'.")
         return precision
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        return "fp32"
     return "bf16" if cpu_has_amx() else "fp32"
 
 

@@ -10,10 +10,11 @@ from facefill.train import TrainConfig, fit, load_checkpoint
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
 
 
-def test_auto_device_and_precision_pick_cuda_bf16():
+def test_auto_device_and_precision_pick_cuda():
     dev = resolve_device("auto")
     assert dev.type == "cuda"
-    assert resolve_precision("auto", dev) in ("bf16", "fp16")
+    assert resolve_precision("auto", dev) == "fp32"  # measured: bf16 does not pay for these small nets
+    assert resolve_precision("bf16", dev) == "bf16"
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
