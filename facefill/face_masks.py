@@ -63,11 +63,11 @@ ALIGNED_TEMPLATE = np.array(
 @dataclass
 class FaceMaskConfig:
     shapes: tuple = SHAPES  # mask styles drawn uniformly: "surgical" and/or "cloth"
-    top_range: tuple = (0.35, 0.7)  # top edge between nose points 27 (0) and 30 (1)
+    top_range: tuple = (0.5, 0.8)  # top edge between nose points 27 (0) and 30 (1)
     margin_range: tuple = (0.03, 0.10)  # outward push of the jaw outline (fraction of the radius)
     chin_drop: float = 0.05  # chin lowered by this fraction of the face height (chin - nose root)
     peak: float = 0.06  # surgical: nose pinch height, fraction of the face height
-    arch: float = 0.12  # cloth: parabola height of the top edge, fraction of the face height
+    arch: float = 0.08  # cloth: parabola height of the top edge, fraction of the face height
     tilt_deg: float = 8.0  # rotation drawn from U(-tilt_deg, tilt_deg) around the nose tip
 
     def __post_init__(self):
@@ -118,6 +118,7 @@ def mask_polygon(points: np.ndarray, shape: str, rng: np.random.Generator, cfg: 
         u = np.linspace(-1, 1, 15)
         half = (xr - xl) / 2
         top = np.stack([cx + u * half, y_top - cfg.arch * face_h * (1 - u**2)], 1)
+    top[:, 0] = nose_tip[0] + (1 + m) * (top[:, 0] - nose_tip[0])  # the same stand-off as the jaw outline
     # outline: top edge left → right, then the jaw from the right side down and back up the left
     poly = np.concatenate([top, jaw])
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
@@ -229,5 +230,17 @@ def occlude(images: torch.Tensor, masks: torch.Tensor, fill: float = -1.0) -> to
     return images * (1 - m) + fill * m
 
 
-__all__ = ["SHAPES", "ALIGNED_TEMPLATE", "FaceMaskConfig", "FaceMasks", "mask_polygon", "rasterize",
-           "template_landmarks", "detect_landmarks", "face_masks", "as_uint8_images", "from_model_input", "occlude"]
+__all__ = [
+    "ALIGNED_TEMPLATE",
+    "SHAPES",
+    "FaceMaskConfig",
+    "FaceMasks",
+    "as_uint8_images",
+    "detect_landmarks",
+    "face_masks",
+    "from_model_input",
+    "mask_polygon",
+    "occlude",
+    "rasterize",
+    "template_landmarks",
+]

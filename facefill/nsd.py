@@ -36,8 +36,8 @@ standard deviation over the k images (the paper's "0.56 ± 0.17").
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -46,12 +46,12 @@ from .errors import ConfigError
 
 __all__ = [
     "NSDResult",
-    "nsd_per_image",
-    "nsd",
-    "pairwise_nsd_per_image",
-    "normalised_distances",
-    "standardise",
     "collect_latents",
+    "normalised_distances",
+    "nsd",
+    "nsd_per_image",
+    "pairwise_nsd_per_image",
+    "standardise",
 ]
 
 
@@ -76,7 +76,7 @@ def nsd_per_image(latents: torch.Tensor, unbiased: bool = False) -> np.ndarray:
 
     ``unbiased=True`` multiplies by n/(n − 1) (the U-statistic over i ≠ j pairs)."""
     z = _check_latents(latents)
-    k, n, d = z.shape
+    _, n, d = z.shape
     centred = z - z.mean(dim=1, keepdim=True)
     out = centred.pow(2).sum(dim=(1, 2)) / (d * n)
     if unbiased:
@@ -87,7 +87,7 @@ def nsd_per_image(latents: torch.Tensor, unbiased: bool = False) -> np.ndarray:
 def pairwise_nsd_per_image(latents: torch.Tensor) -> np.ndarray:
     """The same quantity from the brute-force pairwise form 1/(2n²D) Σ_{i,j} ‖x_i − x_j‖² (O(n²); tests)."""
     z = _check_latents(latents)
-    k, n, d = z.shape
+    _, n, d = z.shape
     diff = z[:, :, None, :] - z[:, None, :, :]
     return (diff.pow(2).sum(dim=(1, 2, 3)) / (2 * n * n * d)).numpy()
 

@@ -71,7 +71,7 @@ LITE0_BN_EPS = 1e-3  # TensorFlow's batch_norm_epsilon
 class ContentLossConfig:
     content: str = "effnet_lite0"  # mse | vgg19 | effnet_lite0 (see the module docstring)
     content_layer: str = "3"  # effnet_lite0: number of MBConv blocks (1..16); vgg19: relu1_2 ... relu5_4
-    content_scale: float = 1.0  # features are multiplied by this before the MSE (Ledig's VGG: 1/12.75)
+    content_scale: float = 1 / 12.75  # features ×this before the MSE (Ledig's VGG rescaling; also brings Lite0's block-3 MSE near 1)
     vgg_weights: str | None = None  # path of torchvision's vgg19 ImageNet state dict (vgg19-dcbb9e9d.pth)
 
     def __post_init__(self):

@@ -124,6 +124,62 @@ def prepare(params: dict | None = None) -> dict:
     )
 
 
+def code_deps(name: str, root: Path | None = None) -> list[str]:
+    """The files of the package a notebook stage uses: the facefill modules its notebook imports,
+    transitively (lazy imports inside functions included), and the paper-number files it loads.
+
+    ``dvc.yaml`` lists exactly these as the stage's code deps (a test checks it), so editing one
+    paper's model does not rerun the other papers' stages.
+    """
+    import ast
+    import re
+
+    root = root or repo_root()
+    pkg = root / "facefill"
+
+    def module_file(dotted: str) -> Path | None:
+        rel = Path(*dotted.split("."))
+        for cand in (root / rel.with_suffix(".py"), root / rel / "__init__.py"):
+            if cand.exists():
+                return cand
+        return None
+
+    def imports(path: Path) -> set[str]:
+        tree = ast.parse(path.read_text())
+        here = path.relative_to(root).with_suffix("").parts
+        package = here[:-1] if path.name != "__init__.py" else here[:-1]
+        found: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.split(".")[0] == "facefill"}
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = ".".join(package[: len(package) - node.level + 1])
+                    mod = f"{base}.{node.module}" if node.module else base
+                else:
+                    mod = node.module or ""
+                if mod.split(".")[0] != "facefill":
+                    continue
+                found.add(mod)
+                found |= {f"{mod}.{a.name}" for a in node.names}  # `from facefill import data`
+        return found
+
+    todo = ["facefill", "facefill.pipeline"] + sorted(imports(notebook_path(name, root).with_suffix(".py")))
+    seen: set[Path] = set()
+    while todo:
+        mod = todo.pop()
+        parts = mod.split(".")
+        for i in range(1, len(parts) + 1):  # a module's parent packages are imported too
+            f = module_file(".".join(parts[:i]))
+            if f and f not in seen:
+                seen.add(f)
+                todo += sorted(imports(f))
+    text = notebook_path(name, root).with_suffix(".py").read_text()
+    for key in re.findall(r"paper_numbers\(\s*[\"']([\w.-]+)[\"']", text):
+        seen.add(pkg / "paper_numbers" / f"{key}.yaml")
+    return sorted(str(p.relative_to(root)) for p in seen)
+
+
 def check_all(root: Path | None = None) -> int:
     root = root or repo_root()
     params = load_params(root / "params.yaml")
@@ -147,12 +203,16 @@ def main(argv=None) -> int:
     r.add_argument("--checkpoint-dir")
     sub.add_parser("check", help="validate params.yaml against every notebook's parameters cell")
     sub.add_parser("prepare", help="the prepare_data stage: decode the data.variants of params.yaml")
+    d = sub.add_parser("deps", help="print the package files a stage uses (its dvc.yaml code deps)")
+    d.add_argument("stage", choices=list(NOTEBOOKS))
     args = p.parse_args(argv)
     try:
         if args.cmd == "run":
             run(args.stage, args.profile, args.output_dir, args.checkpoint_dir)
         elif args.cmd == "prepare":
             prepare()
+        elif args.cmd == "deps":
+            print("\n".join(code_deps(args.stage)))
         else:
             print(f"params.yaml OK: {check_all()} notebook sections validated")
     except FacefillError as e:

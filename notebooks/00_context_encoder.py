@@ -151,7 +151,7 @@ per_image = {
     "l1_percent": metrics.l1(pred_patch, true_patch, data_range=2.0, percent=True),
     "l2_percent": metrics.l2(pred_patch, true_patch, data_range=2.0, percent=True),
     "psnr": metrics.psnr(pred_patch, true_patch, data_range=2.0),
-    "ssim": metrics.ssim(pred_patch, true_patch, data_range=2.0),
+    "ssim": metrics.ssim((pred_patch + 1) / 2, (true_patch + 1) / 2, data_range=1.0),  # SSIM on [0, 1]: its luminance term is not shift-invariant
 }
 summary = metrics.summarize(per_image, n_boot=n_boot, seed=seed)
 summary
@@ -179,7 +179,7 @@ table = reporting.compare(
 run.save_table(
     table, "paper_vs_ours", "Context encoder, centre 64×64 hole: Pathak et al. (Paris StreetView) vs ours (faces)",
     notes=[f"paper: {paper['source']}", f"ours: {dataset} test split, metrics on the 64×64 hole, data range [-1, 1]",
-           "SSIM: 11×11 Gaussian window σ = 1.5 (Wang et al. 2004); the paper reports no SSIM"],
+           "SSIM on images mapped to [0, 1], 11×11 Gaussian window σ = 1.5 (Wang et al. 2004); the paper reports no SSIM"],
 )
 run.save_metrics({k: {"mean": summary.loc[k, "mean"], "ci_low": summary.loc[k, "ci_low"], "ci_high": summary.loc[k, "ci_high"]}
                   for k in per_image} | {"n_test": len(test_images), "steps": steps,

@@ -122,8 +122,8 @@ def test_sizes_of_the_paper_networks():
         assert z64.shape == z128.shape == (1, 4000)
         assert ce64.generator(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
         assert ce128.generator(torch.zeros(1, 3, 128, 128)).shape == (1, 3, 128, 128)
-    convs = lambda m: [l for l in m.modules() if isinstance(l, nn.Conv2d)]  # noqa: E731
-    ups = lambda m: [l for l in m.modules() if isinstance(l, (nn.ConvTranspose2d, nn.Linear))]  # noqa: E731
+    convs = lambda m: [l for l in m.modules() if isinstance(l, nn.Conv2d)]
+    ups = lambda m: [l for l in m.modules() if isinstance(l, (nn.ConvTranspose2d, nn.Linear))]
     # encoder: 64 -> 4 in four stride-2 convs, 128 -> 4 in five ("one additional layer")
     assert len(convs(ce64.generator.encoder)) == 4 and len(convs(ce128.generator.encoder)) == 5
     # decoder: channel-wise FC (4x4 up-conv) then up-convs to the full image

@@ -50,6 +50,10 @@ def test_dvc_stage_reads_its_own_section(stage):
     outs = [next(iter(o)) if isinstance(o, dict) else o for o in dvc["outs"]]
     assert f"reports/{nb}" in outs and f"models/{nb}" in outs
     assert dvc["cmd"] == f"python -m facefill.pipeline run {stage}"
+    missing = set(pipeline.code_deps(stage, ROOT)) - set(dvc["deps"])
+    assert not missing, f"add to the deps of {stage} in dvc.yaml: {sorted(missing)} (python -m facefill.pipeline deps {stage})"
+    data_deps = [d for d in dvc["deps"] if d.startswith("data/")]
+    assert data_deps and all(d.endswith(".npy") for d in data_deps), "depend on the processed arrays the notebook reads"
 
 
 def test_unknown_keys_are_errors_with_a_hint(tmp_path):

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -171,7 +172,7 @@ class LandmarkRegressor(nn.Module):
         super().__init__()
         chans = [3, width, 2 * width, 4 * width, 8 * width]
         layers: list[nn.Module] = []
-        for cin, cout in zip(chans, chans[1:]):
+        for cin, cout in pairwise(chans):
             layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(chans[-1] * (image_size // 16) ** 2, 136)

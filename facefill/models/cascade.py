@@ -262,6 +262,60 @@ def state_fingerprint(module: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+# --------------------------------------------------------------------------- the experiment of section 5
+
+def train_regime(cfg: CascadeConfig, images128: np.ndarray, ce64_train, ce128_train, out_dir, checkpoint_dir,
+                 sample128: np.ndarray | None = None, fingerprint_extra=None, init_seed: int = 0) -> dict:
+    """Train the three networks of one mask regime with :func:`facefill.train.fit`:
+
+    1. ``ce64``: CE64 on the same faces at half size (``downscale_uint8``), ``ce64_train`` budget;
+    2. ``ce128``: the plain CE128 baseline, ``ce128_train`` budget;
+    3. ``cce``: the cascade's CE128 on ``x = M̄⊙P + M⊙↗F₆₄(↘M̄⊙↘P)``, CE64 frozen, the same budget,
+       data and masks as the baseline (same seed: the same batches, flips and mask draws) and the
+       same initial weights (both built after ``torch.manual_seed(init_seed + 1)``), so that the
+       pre-fill is the only difference between CE and CCE.
+
+    Each writes ``out_dir/<name>/history.csv`` and resumes from ``checkpoint_dir/<name>/last.pt``.
+    Returns ``{name: (task, history DataFrame)}``."""
+    from pathlib import Path
+
+    from ..train import fit
+
+    out_dir, checkpoint_dir = Path(out_dir), Path(checkpoint_dir)
+    images64 = downscale_uint8(images128)
+    sample64 = downscale_uint8(sample128) if sample128 is not None else None
+    extra = {"data": fingerprint_extra, "mask_kind": cfg.mask_kind, "cascade": str(cfg)}
+    torch.manual_seed(init_seed)
+    t64 = make_ce64_task(cfg)
+    h64 = fit(t64, images64, ce64_train, out_dir / "ce64", checkpoint_dir / "ce64", sample64, extra)
+    torch.manual_seed(init_seed + 1)
+    t128 = make_ce128_task(cfg)
+    h128 = fit(t128, images128, ce128_train, out_dir / "ce128", checkpoint_dir / "ce128", sample128, extra)
+    torch.manual_seed(init_seed + 1)
+    tcc = CascadeContextEncoderTask(cfg, t64.generator)
+    hcc = fit(tcc, images128, ce128_train, out_dir / "cce", checkpoint_dir / "cce", sample128,
+              {**extra, "ce64_weights": state_fingerprint(t64.generator)})
+    return {"ce64": (t64, h64), "ce128": (t128, h128), "cce": (tcc, hcc)}
+
+
+def loss_curves(histories: dict, column: str = "g_rec"):
+    """One panel per regime: ``column`` of CE64, the CE128 baseline and the cascade's CE128 against the step."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(histories), figsize=(5 * len(histories), 3.2), squeeze=False)
+    labels = {"ce64": "CE64 (step one)", "ce128": "CE128 (baseline)", "cce": "CCE: CE128 on the cascade input"}
+    for ax, (regime, runs) in zip(axes[0], histories.items()):
+        for name, h in runs.items():
+            ax.plot(h["step"], h[column], label=labels.get(name, name), marker="." if len(h) < 5 else None)
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel(column)
+        ax.set_title(f"{regime} masks")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------- benchmark
 
 @bench.register("cce128")
@@ -296,9 +350,9 @@ def _ce64_case(device, batch_size, variant):
 
 
 __all__ = [
+    "MASK_REGIMES",
     "CascadeConfig",
     "CascadeContextEncoderTask",
-    "MASK_REGIMES",
     "cascade_input",
     "ce64_fill",
     "downscale",
@@ -309,8 +363,10 @@ __all__ = [
     "equation_1",
     "equation_2",
     "latent",
-    "make_ce128_task",
+    "loss_curves",
     "make_ce64_task",
+    "make_ce128_task",
     "state_fingerprint",
+    "train_regime",
     "upscale",
 ]

@@ -24,6 +24,7 @@ actually use 2e-4 — we default to Radford's 2e-4 (logged in the notebook's dev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -69,7 +70,7 @@ class Generator(nn.Module):
         self.project = nn.Linear(cfg.z_dim, self.top * 16, bias=False)
         self.bn0 = nn.BatchNorm2d(self.top)
         layers: list[nn.Module] = []
-        for cin, cout in zip(chans, chans[1:]):
+        for cin, cout in pairwise(chans):
             layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(chans[-1], 3, 4, 2, 1), nn.Tanh()]  # no BatchNorm on the output
         self.net = nn.Sequential(*layers)
@@ -90,7 +91,7 @@ class Discriminator(nn.Module):
         self.cfg = cfg
         chans = [cfg.width * 2**i for i in range(cfg.n_up)]  # 64: w, 2w, 4w, 8w
         layers: list[nn.Module] = [nn.Conv2d(3, chans[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]  # no BN on the input layer
-        for cin, cout in zip(chans, chans[1:]):
+        for cin, cout in pairwise(chans):
             layers += [nn.Conv2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2, True)]
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(chans[-1] * 16, 1)

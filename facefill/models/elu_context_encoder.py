@@ -285,9 +285,9 @@ def template_masks(image_size: int, n: int) -> torch.Tensor:
     return m.expand(n, 1, image_size, image_size).contiguous()
 
 
-def _case(image_size: int, batch_norm: bool = False):
+def _case(image_size: int, batch_norm: bool = False, width: int = 32, max_width: int = 256):
     def case(device, batch_size, variant):
-        cfg = EluContextEncoderConfig(image_size=image_size, batch_norm=batch_norm)
+        cfg = EluContextEncoderConfig(image_size=image_size, batch_norm=batch_norm, width=width, max_width=max_width)
         task = EluContextEncoderTask(cfg, fused_adam=variant != "plain")  # plain: fp32, NCHW, for-loop Adam
         autocast, fmt = bench.variant_settings(variant, device)
         for m in task.modules.values():
@@ -303,3 +303,5 @@ def _case(image_size: int, batch_norm: bool = False):
 
 bench.register("elu_ce128")(_case(128))
 bench.register("elu_ce128_bn")(_case(128, batch_norm=True))
+bench.register("elu_ce128_w8")(_case(128, width=8, max_width=128))  # the default profile's size
+bench.register("elu_ce128_w8_bn")(_case(128, batch_norm=True, width=8, max_width=128))

@@ -61,7 +61,12 @@ from torch import nn
 
 from .. import bench
 from ..errors import ConfigError
-from .context_encoder import PATHAK_MEAN_RGB, PatchDiscriminator, discriminator_loss, init_dcgan_weights
+from .context_encoder import (
+    PATHAK_MEAN_RGB,
+    PatchDiscriminator,
+    discriminator_loss,
+    init_dcgan_weights,
+)
 
 AGGREGATIONS = ("add", "concat")
 REC_LOSSES = ("l2", "l1+ms_ssim")
@@ -298,14 +303,33 @@ def weighted_l2(patch, target, cfg: MultiScaleConfig) -> torch.Tensor:
     return (w * (patch.float() - target.float()) ** 2).mean()
 
 
+def ms_ssim_3(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Differentiable 3-scale MS-SSIM of [0, 1] images, mean over the batch.
+
+    pytorch-msssim's ``ms_ssim`` insists on 5 scales (sides > 160 px); a 64-px patch admits 3. We
+    run its per-scale ``_ssim`` (11×11 Gaussian, σ = 1.5, K = (0.01, 0.03)) for 3 scales with the
+    first three standard weights renormalised — the same definition as :func:`facefill.metrics.ms_ssim`.
+    """
+    from pytorch_msssim.ssim import _fspecial_gauss_1d, _ssim
+
+    w = torch.tensor([0.0448, 0.2856, 0.3001], device=x.device, dtype=torch.float32)
+    w = w / w.sum()
+    win = _fspecial_gauss_1d(11, 1.5).to(x.device).repeat(x.shape[1], 1, 1, 1)
+    levels = []
+    for i in range(len(w)):
+        s, cs = _ssim(x, y, win=win, data_range=1.0, size_average=False, K=(0.01, 0.03))
+        if i < len(w) - 1:
+            levels.append(torch.relu(cs))
+            pad = [side % 2 for side in x.shape[2:]]
+            x, y = F.avg_pool2d(x, 2, padding=pad), F.avg_pool2d(y, 2, padding=pad)
+    levels.append(torch.relu(s))
+    return torch.prod(torch.stack(levels) ** w.view(-1, 1, 1), dim=0).mean()
+
+
 def l1_ms_ssim(patch, target, alpha: float) -> torch.Tensor:
     """(1 − α)·L1 + α·(1 − MS-SSIM), images mapped to [0, 1]; MS-SSIM with 3 scales (a 64-px patch)."""
-    from pytorch_msssim import ms_ssim
-
-    x, y = (patch.float() + 1) / 2, (target.float() + 1) / 2
-    w = torch.tensor([0.0448, 0.2856, 0.3001], device=x.device)
-    ms = ms_ssim(x.clamp(0, 1), y, data_range=1.0, size_average=True, weights=(w / w.sum()).tolist())
-    return (1 - alpha) * (x - y).abs().mean() + alpha * (1 - ms)
+    x, y = (patch.float().clamp(-1, 1) + 1) / 2, (target.float() + 1) / 2
+    return (1 - alpha) * (x - y).abs().mean() + alpha * (1 - ms_ssim_3(x, y))
 
 
 def reconstruction_loss(patch, target, cfg: MultiScaleConfig) -> torch.Tensor:
@@ -334,9 +358,9 @@ class MultiScaleTask:
         cfg = self.cfg
         fused = self._fused if self._fused is not None else device.type in ("cpu", "cuda")
         if cfg.optimizer == "adam":
-            make = lambda params, lr: torch.optim.Adam(params, lr=lr, betas=(cfg.momentum, 0.999), fused=fused)  # noqa: E731
+            make = lambda params, lr: torch.optim.Adam(params, lr=lr, betas=(cfg.momentum, 0.999), fused=fused)
         else:
-            make = lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, fused=fused)  # noqa: E731
+            make = lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, fused=fused)
         self.optimizers = {"generator": make(self.generator.parameters(), cfg.lr),
                            "discriminator": make(self.discriminator.parameters(), cfg.lr_d)}
 

@@ -203,7 +203,7 @@ class _Snapshots:
     """Writes G(fixed LR) at chosen generator iterations to ``dir/iter_XXXXXX.pt`` (survives resume)."""
 
     def __init__(self, lr_images: torch.Tensor | None, steps, directory):
-        self.lr, self.steps = lr_images, set(int(s) for s in (steps or ()))
+        self.lr, self.steps = lr_images, {int(s) for s in (steps or ())}
         self.dir = Path(directory) if directory else None
 
     def maybe_save(self, gen: Generator, autocast) -> None:
@@ -380,7 +380,7 @@ def sr_metrics(pred_uint8: np.ndarray, hr_uint8: np.ndarray, border: int) -> dic
     if pred_uint8.shape != hr_uint8.shape:
         raise ConfigError(f"SR {pred_uint8.shape} and HR {hr_uint8.shape} images must have the same shape.")
     b = slice(border, hr_uint8.shape[1] - border)
-    rgb = lambda a: torch.from_numpy(a[:, b, b].astype(np.float64)).permute(0, 3, 1, 2)  # noqa: E731
+    rgb = lambda a: torch.from_numpy(a[:, b, b].astype(np.float64)).permute(0, 3, 1, 2)
     y_p, y_h = rgb_to_y(pred_uint8)[:, :, b, b], rgb_to_y(hr_uint8)[:, :, b, b]
     p, h = rgb(pred_uint8), rgb(hr_uint8)
     return {

@@ -1,0 +1,226 @@
+"""Multi-scale context encoder (paper 000): Table I/II shapes, aggregation, geometry, losses, training."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from facefill import metrics
+from facefill.errors import ConfigError
+from facefill.models import multiscale as ms
+from facefill.models.context_encoder import ContextEncoderConfig, crop_centre
+from facefill.runtime import autocast_factory
+
+# Table I of the paper: (input H, W, C) → (output H, W, C), sub-encoders E_0, E_1, E_2 in order.
+TABLE_I = [
+    ((250, 250, 3), (125, 125, 32)),
+    ((125, 125, 32), (63, 63, 64)),
+    ((63, 63, 64), (32, 32, 128)),
+    ((32, 32, 128), (16, 16, 512)),
+    ((125, 125, 3), (63, 63, 64)),
+    ((63, 63, 64), (32, 32, 128)),
+    ((32, 32, 128), (16, 16, 512)),
+    ((63, 63, 3), (32, 32, 128)),  # the paper prints the kernel as 3×3×64: a slip, the input has 3 channels
+    ((32, 32, 128), (16, 16, 512)),
+]
+# Table II (concatenation): upsampling, conv 128, upsampling, conv 64, conv 3.
+TABLE_II = [
+    ((16, 16, 1536), (32, 32, 1536)),
+    ((32, 32, 1536), (32, 32, 128)),
+    ((32, 32, 128), (64, 64, 128)),
+    ((64, 64, 128), (64, 64, 64)),
+    ((64, 64, 64), (64, 64, 3)),
+]
+# Table I's kernels "out, k×k×in" (E_2's first corrected to 3×3×3)
+TABLE_I_KERNELS = ["32, 3×3×3", "64, 3×3×32", "128, 3×3×64", "512, 1×1×128", "64, 3×3×3", "128, 3×3×64",
+                   "512, 1×1×128", "128, 3×3×3", "512, 1×1×128"]
+
+
+def test_table_i_and_ii_shapes_concat():
+    rows = ms.layer_shapes(ms.MultiScaleConfig(aggregation="concat"))
+    assert [(i, o) for _, i, o in rows] == TABLE_I + TABLE_II
+    assert [name.split(" ", 1)[1] for name, _, _ in rows[:9]] == TABLE_I_KERNELS
+
+
+def test_addition_decoder_takes_512_channels():
+    rows = ms.layer_shapes(ms.MultiScaleConfig(aggregation="add"))
+    assert [(i, o) for _, i, o in rows[:9]] == TABLE_I
+    assert rows[9][1:] == ((16, 16, 512), (32, 32, 512))
+    assert rows[10][1:] == ((32, 32, 512), (32, 32, 128))
+    assert [(i, o) for _, i, o in rows[11:]] == TABLE_II[2:]
+
+
+def test_pyramid_sizes_and_feature_side():
+    cfg = ms.MultiScaleConfig()
+    assert cfg.scale_sizes == [250, 125, 63]
+    assert cfg.feature_side == 16 and cfg.feature_channels == 512
+    assert cfg.hole_box == (93, 93, 64, 64)
+    levels = ms.pyramid(torch.zeros(2, 3, 250, 250), cfg.scale_sizes)
+    assert [tuple(t.shape) for t in levels] == [(2, 3, 250, 250), (2, 3, 125, 125), (2, 3, 63, 63)]
+    # antialiased downscaling of a constant image is the constant
+    levels = ms.pyramid(torch.full((1, 3, 250, 250), 0.3), cfg.scale_sizes)
+    assert all(torch.allclose(t, torch.full_like(t, 0.3), atol=1e-6) for t in levels)
+
+
+def test_aggregation_matches_manual_sum_and_concat():
+    torch.manual_seed(0)
+    cfg = ms.MultiScaleConfig(width=2)
+    add = ms.MultiScaleContextEncoder(cfg).eval()
+    cat = ms.MultiScaleContextEncoder(dataclasses.replace(cfg, aggregation="concat")).eval()
+    cat.encoders.load_state_dict(add.encoders.state_dict())
+    x = torch.rand(2, 3, 250, 250) * 2 - 1
+    with torch.no_grad():
+        feats = add.features(x)
+        assert [tuple(f.shape) for f in feats] == [(2, 32, 16, 16)] * 3
+        torch.testing.assert_close(add.aggregate(feats), feats[0] + feats[1] + feats[2])
+        torch.testing.assert_close(cat.aggregate(cat.features(x)), torch.cat(feats, 1))
+        # the decoder maps the 512-channel sum / 1536-channel stack to the 64×64×3 patch in [-1, 1]
+        for model in (add, cat):
+            patch = model(x)
+            assert patch.shape == (2, 3, 64, 64) and patch.abs().max() <= 1
+
+
+def test_layer_order_is_conv_lrelu_bn():
+    enc = ms.SubEncoder(0, 32)
+    kinds = [type(m).__name__ for m in enc.net]
+    assert kinds == ["Conv2d", "LeakyReLU", "BatchNorm2d"] * 4
+    assert [m.stride for m in enc.net if isinstance(m, torch.nn.Conv2d)] == [(2, 2)] * 4
+
+
+def test_parameter_counts_by_hand():
+    # E_0..E_2 conv weights + biases + BN (2 per channel), decoder convs + BN
+    def conv(cin, cout, k):
+        return cin * cout * k * k + cout + 2 * cout
+
+    enc = (conv(3, 32, 3) + conv(32, 64, 3) + conv(64, 128, 3) + conv(128, 512, 1)
+           + conv(3, 64, 3) + conv(64, 128, 3) + conv(128, 512, 1) + conv(3, 128, 3) + conv(128, 512, 1))
+    for agg, c in [("add", 512), ("concat", 1536)]:
+        dec = conv(c, 128, 3) + conv(128, 64, 3) + (64 * 3 * 9 + 3)
+        assert ms.n_params(ms.MultiScaleContextEncoder(ms.MultiScaleConfig(aggregation=agg))) == enc + dec
+
+
+def test_hole_geometry_matches_the_ce_crop():
+    cfg = ms.MultiScaleConfig()
+    top, left = ms.context_crop_box(250, 64, 128)
+    assert (top, left) == (61, 61)
+    img = torch.rand(3, 3, 250, 250) * 2 - 1
+    ce_cfg = ContextEncoderConfig()
+    crop = img[:, :, top : top + 128, left : left + 128]
+    # the CE's centre hole in its 128-px crop is exactly the MCE's hole in the 250-px image
+    torch.testing.assert_close(crop_centre(crop, ce_cfg), ms.crop_hole(img, cfg))
+    masked = ms.drop_hole(img, cfg)
+    changed = (masked != img).any(1)[0]
+    assert changed[97:153, 97:153].all() and changed.sum() == 56 * 56  # hole minus the 4-px overlap
+    patch = torch.zeros(3, 3, 64, 64)
+    pasted = ms.paste_hole(img, patch, cfg)
+    assert (pasted[:, :, 93:157, 93:157] == 0).all()
+    outside = torch.ones(250, 250, dtype=torch.bool)
+    outside[93:157, 93:157] = False
+    assert torch.equal(pasted[:, :, outside], img[:, :, outside])
+
+
+def test_weighted_l2_matches_ce_loss():
+    from facefill.models.context_encoder import overlap_weights, reconstruction_loss
+
+    cfg = ms.MultiScaleConfig()
+    a, b = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    ref = reconstruction_loss(a, b, overlap_weights(ContextEncoderConfig()))
+    torch.testing.assert_close(ms.weighted_l2(a, b, cfg), ref)
+
+
+def test_l1_ms_ssim_loss_matches_reference_metric():
+    torch.manual_seed(1)
+    y = torch.rand(3, 3, 64, 64) * 2 - 1
+    x = (y + 0.2 * torch.randn_like(y)).clamp(-1, 1)
+    alpha = 0.84
+    # SSIM's luminance term is not shift-invariant: the standard convention is non-negative images, here [0, 1]
+    ref_ms = metrics.ms_ssim((x + 1) / 2, (y + 1) / 2, data_range=1.0, scales=3).mean()
+    ref = (1 - alpha) * (x - y).abs().mean().item() / 2 + alpha * (1 - ref_ms)
+    assert ms.l1_ms_ssim(x, y, alpha).item() == pytest.approx(ref, abs=2e-4)
+    assert ms.l1_ms_ssim(y, y, alpha).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_learning_rate_schedule():
+    cfg = ms.MultiScaleConfig(lr_decay=0.9, lr_decay_every=50)
+    assert ms.learning_rate(1e-3, 0, cfg) == 1e-3
+    assert ms.learning_rate(1e-3, 49, cfg) == 1e-3
+    assert ms.learning_rate(1e-3, 50, cfg) == pytest.approx(0.9e-3)
+    assert ms.learning_rate(1e-3, 275, cfg) == pytest.approx(1e-3 * 0.9**5)
+    assert ms.learning_rate(1e-3, 10_000, ms.MultiScaleConfig()) == 1e-3
+
+
+@pytest.mark.parametrize("bad", [{"aggregation": "mean"}, {"hole": 32}, {"n_scales": 4}, {"overlap": 40},
+                                 {"rec_loss": "l3"}, {"optimizer": "rmsprop"}, {"width": 0}, {"lr": 0}])
+def test_bad_config_is_a_clear_error(bad):
+    with pytest.raises(ConfigError):
+        ms.MultiScaleConfig(**bad)
+
+
+def test_wrong_input_size_is_a_clear_error():
+    model = ms.MultiScaleContextEncoder(ms.MultiScaleConfig(width=2))
+    with pytest.raises(ConfigError, match="250×250"):
+        model(torch.zeros(1, 3, 128, 128))
+
+
+def test_context_crop_that_does_not_fit_is_an_error():
+    with pytest.raises(ConfigError):
+        ms.context_crop_box(100, 64, 128)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_training_steps_reduce_the_loss_and_follow_the_schedule(optimizer):
+    torch.manual_seed(0)
+    cfg = ms.MultiScaleConfig(width=2, d_width=4, optimizer=optimizer, lr=0.01 if optimizer == "adam" else 0.05,
+                              momentum=0.5 if optimizer == "adam" else 0.9, lr_decay_every=3)
+    task = ms.MultiScaleTask(cfg)
+    task.configure(torch.device("cpu"))
+    x = torch.rand(4, 3, 250, 250) * 2 - 1
+    autocast = autocast_factory(torch.device("cpu"), "fp32")
+    logs = [task.training_step(x, autocast) for _ in range(7)]
+    assert int(task.generator.n_steps) == 7
+    assert [lg["lr"] for lg in logs] == pytest.approx([cfg.lr] * 3 + [cfg.lr * 0.9] * 3 + [cfg.lr * 0.81])
+    assert float(logs[-1]["g_rec"]) < float(logs[0]["g_rec"])
+    out = task.inpaint(x)
+    assert out.shape == x.shape
+    keep = torch.ones(250, 250, dtype=torch.bool)
+    keep[93:157, 93:157] = False
+    assert torch.equal(out[:, :, keep], x[:, :, keep])
+
+
+def test_fit_checkpoint_resume_is_exact(tmp_path):
+    from facefill.train import TrainConfig, fit
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(6, 250, 250, 3), dtype=np.uint8)
+    cfg = ms.MultiScaleConfig(width=2, d_width=4, lr_decay_every=2)
+    # channels_last=False: PyTorch 2.14's CPU backward segfaults on channels_last convs with 2 channels (width=2)
+    tc = {"batch_size": 3, "precision": "fp32", "progress": False, "log_every": 1, "checkpoint_every": 2, "channels_last": False}
+    torch.manual_seed(0)
+    a = ms.MultiScaleTask(cfg)
+    ha = fit(a, images, TrainConfig(steps=4, **tc), tmp_path / "a")
+    torch.manual_seed(0)
+    b = ms.MultiScaleTask(cfg)
+    fit(b, images, TrainConfig(steps=2, **tc), tmp_path / "b", tmp_path / "ck")
+    b2 = ms.MultiScaleTask(cfg)  # its fresh weights are replaced by the checkpoint's
+    hb = fit(b2, images, TrainConfig(steps=4, **tc), tmp_path / "b", tmp_path / "ck")
+    np.testing.assert_allclose(hb["g_rec"].to_numpy(), ha["g_rec"].to_numpy(), rtol=1e-5)
+    assert int(b2.generator.n_steps) == 4
+    for p, q in zip(a.generator.parameters(), b2.generator.parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_bench_cases_registered():
+    from facefill import bench
+
+    assert {"mce250_add", "mce250_concat"} <= set(bench.CASES)
+    with pytest.raises(NotImplementedError):
+        bench.CASES["mce250_add"](torch.device("cpu"), 2, "plain")
+
+
+def test_paper_numbers_file():
+    from facefill.reporting import paper_numbers
+
+    p = paper_numbers("multiscale2020")
+    assert p["tables"]["celeba-hq"]["mce"]["ms_ssim_percent"] > p["tables"]["celeba-hq"]["ce"]["ms_ssim_percent"]
+    assert p["tables"]["lfw"]["ce"]["l1"] == 4.65
+    assert p["datasets"]["lfw"]["train"] + p["datasets"]["lfw"]["test"] == p["datasets"]["lfw"]["total"]
