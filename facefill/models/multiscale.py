@@ -62,10 +62,12 @@ from torch import nn
 from .. import bench
 from ..errors import ConfigError
 from .context_encoder import (
-    PATHAK_MEAN_RGB,
     PatchDiscriminator,
+    crop_centre,
     discriminator_loss,
+    drop_centre,
     init_dcgan_weights,
+    paste_centre,
 )
 
 AGGREGATIONS = ("add", "concat")
@@ -261,25 +263,8 @@ def layer_shapes(cfg: MultiScaleConfig, batch: int = 1) -> list[tuple[str, tuple
 
 # --------------------------------------------------------------------------- geometry and losses
 
-def drop_hole(images: torch.Tensor, cfg: MultiScaleConfig, fill=PATHAK_MEAN_RGB) -> torch.Tensor:
-    """The masked input: the hole shrunk by ``overlap`` set to the CE's mean colour."""
-    t, l, h, w = cfg.hole_box
-    o = cfg.overlap
-    out = images.clone()
-    out[:, :, t + o : t + h - o, l + o : l + w - o] = torch.as_tensor(fill, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    return out
-
-
-def crop_hole(images: torch.Tensor, cfg: MultiScaleConfig) -> torch.Tensor:
-    t, l, h, w = cfg.hole_box
-    return images[:, :, t : t + h, l : l + w]
-
-
-def paste_hole(images: torch.Tensor, patch: torch.Tensor, cfg: MultiScaleConfig) -> torch.Tensor:
-    t, l, h, w = cfg.hole_box
-    out = images.clone()
-    out[:, :, t : t + h, l : l + w] = patch.to(out.dtype)
-    return out
+# The CE's hole geometry works for any config with ``hole_box`` and ``overlap``: reuse it.
+drop_hole, crop_hole, paste_hole = drop_centre, crop_centre, paste_centre
 
 
 def context_crop_box(image_size: int, hole: int, crop: int = 128) -> tuple[int, int]:
