@@ -4,7 +4,9 @@
 
 1. reads ``params.yaml`` and the section of the active profile (``--profile`` overrides),
 2. refuses keys the notebook's ``parameters`` cell does not define (and vice versa),
-3. empties ``reports/<notebook>/`` (outputs are fully rewritten on every run) — checkpoints live in
+3. empties ``reports/<notebook>/`` (outputs are fully rewritten on every run) — but only a folder that
+   a previous run marked as its own (:data:`OUTPUT_MARKER`), never the project, ``$HOME`` or a folder
+   holding ``.git`` or the checkpoints (:func:`prepare_output_dir`); checkpoints live in
    ``models/<notebook>/`` and survive, so an interrupted stage resumes instead of retraining,
 4. executes a *copy* of the notebook with papermill (the source is never executed in place).
 
@@ -29,6 +31,9 @@ NOTEBOOKS = {
     "semantic": "04_semantic_inpainting_landmarks",
     "srgan": "05_srgan_faces",
 }
+
+#: file the runner writes into every output folder it creates: only folders holding it are ever emptied
+OUTPUT_MARKER = ".facefill-output"
 
 #: parameters every notebook has, filled in by the runner rather than by the profile section
 COMMON = ("profile", "seed", "data_dir", "processed_dir", "output_dir", "checkpoint_dir")
@@ -86,10 +91,7 @@ def run(name: str, profile: str | None = None, output_dir: str | None = None, ch
         values["checkpoint_dir"] = checkpoint_dir
     check_against_notebook(name, values, root, where=f"params.yaml {values['profile']}.{name}")
 
-    out = root / values["output_dir"]
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out = prepare_output_dir(root / values["output_dir"], root / values["checkpoint_dir"], root, name)
     executed = out / f"{NOTEBOOKS[name]}.ipynb"
     print(f"[facefill] {name}: profile={values['profile']} → {executed}", flush=True)
     try:
@@ -104,6 +106,53 @@ def run(name: str, profile: str | None = None, output_dir: str | None = None, ch
             "fix the cause and rerun `dvc repro` to resume."
         ) from None
     return executed
+
+
+def _refusal(out: Path, checkpoint_dir: Path, root: Path) -> str | None:
+    """Why ``out`` must never be emptied, or None when it may be (given the marker)."""
+    home = Path.home().resolve()
+    if out == Path(out.anchor):
+        return "it is the file-system root"
+    if out == root or out in root.parents:
+        return f"it is the project folder {root} or one of its parents"
+    if out == home or out in home.parents:
+        return "it is your home folder or one of its parents"
+    if checkpoint_dir == out or out in checkpoint_dir.parents:
+        return f"it holds the checkpoint folder {checkpoint_dir}, which must survive a rerun (give --checkpoint-dir a folder outside it)"
+    if out.is_dir():
+        for p in out.rglob(".git"):
+            return f"it holds a git repository ({p})"
+    return None
+
+
+def prepare_output_dir(out: str | Path, checkpoint_dir: str | Path, root: Path, stage: str) -> Path:
+    """Make ``out`` an empty output folder of ``stage`` without ever deleting what is not ours.
+
+    A missing or empty folder is created and marked with :data:`OUTPUT_MARKER`; a folder that holds
+    the marker (a previous run's outputs) is emptied; anything else is refused with a
+    :class:`ConfigError`, and so are the project folder, its parents, the home folder and folders
+    holding ``.git`` or ``checkpoint_dir``.
+    """
+    out, checkpoint_dir, root = Path(out).resolve(), Path(checkpoint_dir).resolve(), Path(root).resolve()
+    why = _refusal(out, checkpoint_dir, root)
+    if why:
+        raise ConfigError(f"refusing to use {out} as the output folder: {why}. Choose a new or empty folder, e.g. --output-dir build/{stage}.")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output folder {out} is a file; remove it or choose another --output-dir.")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / OUTPUT_MARKER).is_file():
+            raise ConfigError(
+                f"output folder {out} holds files that facefill did not write (no {OUTPUT_MARKER} marker), and a run empties "
+                f"its output folder. Choose a new or empty folder (e.g. --output-dir build/{stage}), or move those files away."
+            )
+        for child in out.iterdir():
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / OUTPUT_MARKER).write_text(f"Written by `python -m facefill.pipeline run {stage}`; a rerun empties this folder.\n")
+    except PermissionError:
+        raise ConfigError(f"cannot write to the output folder {out}: make it writable or choose another --output-dir.") from None
+    return out
 
 
 def prepare(params: dict | None = None) -> dict:
