@@ -21,20 +21,36 @@ Where the data lives (``resolve_data_dir``): env ``FACEFILL_DATA_DIR`` beats the
 ``data_dir`` / ``processed_dir`` arguments are taken from the repo root (where DVC
 runs stages); a relative env var from the cwd. Nothing is downloaded unless
 ``FACEFILL_ALLOW_DOWNLOAD=1`` (torchvision's CelebA / LFWPeople downloaders).
+A ``FACEFILL_DATA_DIR`` that does not exist, or a data dir that is an archive file
+rather than the folder holding it, raises ``DataNotFoundError`` saying what to set.
 
 Conventions
 -----------
 * Images are uint8 arrays (N, H, W, 3) RGB in numpy; ``to_tensor`` gives float32
   NCHW in [-1, 1] (x / 127.5 - 1) and ``to_uint8`` inverts it (clamp, round).
 * Member names are sorted as plain strings; indices always refer to that list.
-* Split: a permutation of all listed names drawn with ``np.random.default_rng(seed)``;
-  the first ``round(n * test_fraction)`` are test, the rest train (80/20 as in
-  paper 000). For CelebA the official ``list_eval_partition.txt`` is used when it
-  sits in the data dir (0 train, 1 val -> train, 2 test), still in seeded order.
-  Our half-res CelebA copy holds only official-*train* ids, so its split is always
-  our own seeded one (a partition file that leaves a split empty is ignored, with a
-  warning); reports must say so. ``load_faces(limit=k)`` returns the first k of the
-  split's order, i.e. a seeded random sample.
+* Splits ``train`` / ``val`` / ``test`` (``split_indices``): a permutation ``perm`` of
+  all listed names drawn with ``np.random.default_rng(seed)``; the first
+  ``n_test = round(n * test_fraction)`` are test (80/20 as in paper 000: exactly the
+  test images of the former 2-way split), the rest is the training part. Its *last*
+  ``round(n_trainpart * val_fraction)`` (``VAL_FRACTION`` = 10 %, at least one image
+  when the training part has two or more) are val, the others train. So val is a
+  seeded random 10 % of the former train split and ``train[:k]`` is still the first
+  k images of the former train split. For CelebA the official
+  ``list_eval_partition.txt`` is used when it sits in the data dir (0 train, 1 val,
+  2 test; seeded order inside each), ``val_fraction`` then only applies if the file
+  has no val entries. Our half-res CelebA copy holds only official-*train* ids, so
+  its split is always our own seeded one (a partition file that leaves train or test
+  empty is ignored, with a warning); reports must say so.
+  ``load_faces(limit=k)`` returns the first k of the split's order, i.e. a seeded
+  random sample.
+* Identity-disjoint splits (``by_identity=True``, ``split_by_identity``): for
+  datasets with identities (LFW: the person is the folder name; ``images:`` sources:
+  the parent folder) whole identities are assigned, in seeded order, to test until
+  it holds >= ``round(n * test_fraction)`` images, then to val (>= ``val_fraction``
+  of the rest), the remaining ones to train; no person is on two sides. Image order
+  inside each split is the seeded ``perm`` as above. Off by default (the ``paper``
+  profile turns it on); it is a different split, recorded in the cache index.
 * Splits are over *all* listed names, so they do not depend on crop, size or
   decodability. An image that cannot be used (corrupt, or unexpected mode/size)
   raises ``DataError`` only if it is in the requested subset.
@@ -47,8 +63,12 @@ Crops (``crop=``), then LANCZOS resize to ``size x size`` unless already that si
              the box scales with the image (54x54 at (17, 27) on the 89x109 copy,
              offsets floored, so it sits half a source pixel off the official box).
 ``whole``    resize the whole image to size x size (SRGAN; aspect not preserved).
-Grayscale (mode L) is converted to RGB and counted as "converted"; other modes and
-sizes other than the dataset's native ones are "unexpected" and excluded.
+Grayscale (L), LA, RGBA / RGBX (alpha dropped, as torchvision's loader does), palette
+(P / PA, via RGBA) and CMYK / YCbCr images are converted to RGB and counted as
+"converted"; other modes (16-bit, float, bilevel) and sizes other than the dataset's
+native ones are "unexpected" and excluded. A crop smaller than the requested size is
+upscaled (LANCZOS); ``prepare`` warns (``UpscaleWarning``) with the count and examples
+per dataset/size and records them in the index (``variants[...]["upscaled"]``).
 For JPEGs much larger than needed we let libjpeg decode at 1/2, 1/4 or 1/8 scale
 (``Image.draft``) only while the crop stays >= 2x the target size; this depends on
 the image and variant alone, so it is deterministic and cache == direct decode.
@@ -56,26 +76,46 @@ the image and variant alone, so it is deterministic and cache == direct decode.
 Processed cache (``prepare``, the DVC ``prepare_data`` stage)
 -----------------------------------------------------------
 ``<processed_dir>/<dataset>__<crop>__<size>.npy``: uint8 NHWC, the usable images in
-list order; ``<processed_dir>/index.json``: per dataset the source path, its sha256
-(for a folder: sha256 over sorted names and file contents), names, train/test
-indices, seed, test_fraction, ``cached`` (name index of every npy row) and the
+list order; ``<processed_dir>/index.json`` (``INDEX_VERSION`` 2): per dataset the
+source path, its sha256 (for a folder: sha256 over sorted names and file contents),
+names, train/val/test indices, seed, test_fraction, val_fraction, split_by
+(``image`` or ``identity``), ``cached`` (name index of every npy row) and the
 corrupt / unexpected / converted images with reasons. ``load_faces`` uses the
-cache when it matches and otherwise decodes straight from the archive.
+cache when it matches and otherwise decodes straight from the archive. An index of
+an older version (version 1: train/test only) is ignored with a warning saying how
+to rebuild it (``dvc repro prepare_data`` or ``python -m facefill.pipeline prepare``).
+``prepare`` of some variants keeps the other variants of the same dataset when
+their split and source are unchanged.
+
+Errors (all ``FacefillError``; nothing the user has is deleted)
+---------------------------------------------------------------
+* truncated / corrupt .zip or .tar(.gz) -> ``DataError`` naming the archive: re-download
+  or replace it (a gzip-ped tar whose headers break off mid-archive is caught too:
+  tarfile alone would silently list fewer images);
+* truncated / unreadable processed ``.npy`` -> ``DataError`` naming the file and the
+  command that rebuilds it. ``load_faces`` does *not* rebuild it by itself (a rebuild
+  rewrites the dataset's cache entry and can take many minutes, which a notebook
+  should not start behind the user's back); the broken file is left in place;
+* ``prepare`` failing on one dataset keeps the datasets it already finished.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import gzip
 import hashlib
 import io
 import json
 import logging
+import lzma
 import os
 import re
 import sys
 import tarfile
+import warnings
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -84,7 +124,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from facefill.errors import ConfigError, DataError, DataNotFoundError
+from facefill.errors import ConfigError, DataError, DataNotFoundError, FacefillError
 
 if TYPE_CHECKING:  # torch is imported lazily: `python -m facefill.data prepare` does not need it
     import torch
@@ -95,14 +135,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = "data/raw"
 DEFAULT_PROCESSED_DIR = "data/processed"
 INDEX_NAME = "index.json"
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: train/val/test splits (1 had train/test only)
 ENV_DATA_DIR = "FACEFILL_DATA_DIR"
 ENV_ALLOW_DOWNLOAD = "FACEFILL_ALLOW_DOWNLOAD"
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm", ".pgm", ".tif", ".tiff")
 ARCHIVE_EXTS = (".zip", ".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz")
 CROPS = ("default", "whole")
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")
 
 # DCGAN's CelebA crop: 108x108 centred on the official 178x218 aligned image.
 CELEBA_CROP, CELEBA_W = 108, 178
@@ -111,6 +151,25 @@ CELEBA_CROP, CELEBA_W = 108, 178
 #: the 80/20 train/test protocol of paper 000, used by every notebook (not a parameter, so the
 #: processed cache and the notebooks can never disagree about the split)
 TEST_FRACTION = 0.2
+#: share of the training part held out as the validation split (model selection, convergence checks);
+#: carved out of the former train split only, so the test split is unaffected
+VAL_FRACTION = 0.1
+
+#: image modes converted to RGB (with how they are converted); any other mode is "unexpected"
+CONVERTIBLE_MODES = {
+    "L": "grayscale converted to RGB",
+    "LA": "grayscale+alpha converted to RGB (alpha dropped)",
+    "RGBA": "RGBA converted to RGB (alpha dropped)",
+    "RGBX": "RGBX converted to RGB",
+    "P": "palette converted to RGB",
+    "PA": "palette+alpha converted to RGB (alpha dropped)",
+    "CMYK": "CMYK converted to RGB",
+    "YCbCr": "YCbCr converted to RGB",
+}
+
+
+class UpscaleWarning(UserWarning):
+    """``prepare`` had to enlarge images whose crop is smaller than the requested size."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +183,7 @@ class DatasetSpec:
     partition_file: str | None = None  # official split file looked up in the data dir
     download: str | None = None  # torchvision.datasets class that can fetch it
     where: str = ""  # how a user gets it
+    identity: str | None = None  # "folder": the image's parent folder names the person (by_identity splits)
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -135,6 +195,7 @@ DATASETS: dict[str, DatasetSpec] = {
         default_crop="square",
         download="LFWPeople",
         where="http://vis-www.cs.umass.edu/lfw/lfw-deepfunneled.tgz",
+        identity="folder",  # lfw-deepfunneled/<Person>/<Person>_NNNN.jpg
     ),
     "celeba": DatasetSpec(
         name="celeba",
@@ -156,7 +217,8 @@ DATASETS: dict[str, DatasetSpec] = {
         where="https://github.com/tkarras/progressive_growing_of_gans (CelebA-HQ; any JPG/PNG size)",
     ),
 }
-GENERIC = DatasetSpec(name="images", archives=(), folders=(), native_sizes=None, default_crop="square")
+GENERIC = DatasetSpec(name="images", archives=(), folders=(), native_sizes=None, default_crop="square",
+                      identity="folder")
 
 
 # ----------------------------------------------------------------------------- locating
@@ -182,6 +244,28 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     return (path if path.is_absolute() else REPO_ROOT / path).resolve()
 
 
+def _data_root(data_dir=None) -> Path:
+    """``resolve_data_dir``, refusing a data dir that cannot be right (DataNotFoundError says what to set).
+
+    * ``FACEFILL_DATA_DIR`` naming nothing (unless ``FACEFILL_ALLOW_DOWNLOAD=1``, which creates it);
+    * a data dir (env or argument) that is a file, typically the archive itself: use its parent.
+    """
+    root = resolve_data_dir(data_dir)
+    env = os.environ.get(ENV_DATA_DIR)
+    what = f"{ENV_DATA_DIR}={env}" if env else f"data dir {root} (data.dir in params.yaml / --data-dir)"
+    if root.is_file():
+        fix = f"{ENV_DATA_DIR}={root.parent}" if env else f"data.dir: {root.parent}"
+        raise DataNotFoundError(f"{what} is a file, not a folder: set it to the folder that contains it, i.e. "
+                                f"its parent ({fix})")
+    if env and not root.exists() and os.environ.get(ENV_ALLOW_DOWNLOAD) != "1":
+        shared = REPO_ROOT.parent / "shared" / "data"
+        example = shared if shared.is_dir() else REPO_ROOT / DEFAULT_DATA_DIR
+        raise DataNotFoundError(f"{what} does not exist: set it to the folder that holds the archives (e.g. "
+                                f"{ENV_DATA_DIR}={example}, the folder with lfw-deepfunneled.tgz / celeba-hq-256.zip), "
+                                "or unset it to use data.dir from params.yaml")
+    return root
+
+
 def _is_archive(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(ARCHIVE_EXTS)
 
@@ -192,9 +276,9 @@ def _locate(dataset: str, data_dir=None) -> Path | None:
     if spec is GENERIC:
         path = Path(dataset[len("images:"):]).expanduser()
         if not path.is_absolute() and not path.exists():
-            path = resolve_data_dir(data_dir) / path
+            path = _data_root(data_dir) / path
         return path.resolve() if (path.is_dir() or _is_archive(path)) else None
-    root = resolve_data_dir(data_dir)
+    root = _data_root(data_dir)
     # official archive names first, then extracted folders, then look-alikes (celeba_hq.zip, CelebA-HQ/)
     for name in spec.archives:
         if _is_archive(root / name):
@@ -220,7 +304,8 @@ def _not_found_message(dataset: str, data_dir=None) -> str:
     root = resolve_data_dir(data_dir)
     accepted = ", ".join(spec.archives + tuple(f"{f}/" for f in spec.folders))
     msg = (
-        f"dataset {dataset!r} not found in data dir {root} (expected one of: {accepted}"
+        f"dataset {dataset!r} not found in data dir {root}{'' if root.exists() else ' (which does not exist)'}"
+        f" (expected one of: {accepted}"
         + (", or any celeba_hq* / CelebA-HQ* archive or folder" if spec.fuzzy_prefix else "")
         + f"). Put {spec.archives[0]} into {root}, or set {ENV_DATA_DIR}=/dir/that/has/it "
         f"(or data.dir in params.yaml). Get it from {spec.where}."
@@ -253,7 +338,7 @@ def find_archive(dataset: str, data_dir=None) -> Path:
     spec = _spec(dataset)
     if spec.download and os.environ.get(ENV_ALLOW_DOWNLOAD) == "1":
         try:
-            _download(spec, resolve_data_dir(data_dir))
+            _download(spec, _data_root(data_dir))
         except Exception as e:  # network, Google Drive quota, ...: the manual route still works
             raise DataNotFoundError(f"{_not_found_message(dataset, data_dir)} Download failed: {e}") from e
         path = _locate(dataset, data_dir)
@@ -276,15 +361,43 @@ def _tar_name(member: tarfile.TarInfo) -> str:
     return member.name.removeprefix("./")
 
 
+#: what zipfile / tarfile / the decompressors raise on a truncated or damaged archive
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError)
+
+
+def _corrupt_archive(path, err: BaseException, member: str | None = None) -> DataError:
+    """The one-line DataError for a truncated / damaged archive: which file, what to do."""
+    path = Path(path)
+    where = next((spec.where.split(" (")[0] for spec in DATASETS.values()
+                  if path.name in {Path(a).name for a in spec.archives}), "")
+    reason = str(err) or type(err).__name__
+    return DataError(
+        f"archive {path} is truncated or corrupt ({reason}{f', at member {member}' if member else ''}): "
+        f"re-download it{f' from {where}' if where else ''} or replace it with a complete copy; nothing was deleted"
+    )
+
+
+def _check_tar_tail(tf: tarfile.TarFile) -> None:
+    # In stream mode tarfile ends the listing silently at the first broken header after the start, so a
+    # damaged .tgz would just look smaller. A complete tar ends in zero blocks: anything else is damage.
+    while chunk := tf.fileobj.read(1 << 16):
+        if chunk.strip(b"\0"):
+            raise tarfile.ReadError("broken member header; the rest of the archive was unreadable")
+
+
 @lru_cache(maxsize=16)
 def _archive_names(path: str, _size: int, _mtime_ns: int) -> tuple[str, ...]:
     # keyed on size/mtime so a replaced archive is re-listed; listing LFW's tgz takes ~2.5 s
-    if path.lower().endswith(".zip"):
-        with zipfile.ZipFile(path) as zf:
-            names = [i.filename for i in zf.infolist() if not i.is_dir()]
-    else:
-        with tarfile.open(path, "r|*") as tf:  # stream mode: no seeking in the gzip
-            names = [_tar_name(m) for m in tf if m.isfile()]
+    try:
+        if path.lower().endswith(".zip"):
+            with zipfile.ZipFile(path) as zf:
+                names = [i.filename for i in zf.infolist() if not i.is_dir()]
+        else:
+            with tarfile.open(path, "r|*") as tf:  # stream mode: no seeking in the gzip
+                names = [_tar_name(m) for m in tf if m.isfile()]
+                _check_tar_tail(tf)
+    except _ARCHIVE_ERRORS as e:
+        raise _corrupt_archive(path, e) from None
     return tuple(sorted(n for n in names if _is_image_name(n)))
 
 
@@ -304,20 +417,31 @@ def _iter_members(source: Path, wanted: Iterable[str]) -> Iterator[tuple[str, by
     if source.is_dir():
         for name in sorted(wanted):
             yield name, (source.parent / name).read_bytes()
-    elif source.name.lower().endswith(".zip"):
-        with zipfile.ZipFile(source) as zf:
-            for name in sorted(wanted):  # zip has random access
-                yield name, zf.read(name)
-    else:
-        # gzip has no random access: stream the tar once, keep only wanted members, stop when all seen
-        with tarfile.open(source, "r|*") as tf:
-            for member in tf:
-                name = _tar_name(member)
-                if member.isfile() and name in wanted:
-                    yield name, tf.extractfile(member).read()
-                    wanted.discard(name)
-                    if not wanted:
-                        return
+        return
+    name = None
+    try:
+        if source.name.lower().endswith(".zip"):
+            with zipfile.ZipFile(source) as zf:
+                for name in sorted(wanted):  # zip has random access
+                    data = zf.read(name)  # the CRC check of the member happens here
+                    yield name, data
+        else:
+            # gzip has no random access: stream the tar once, keep only wanted members, stop when all seen
+            with tarfile.open(source, "r|*") as tf:
+                for member in tf:
+                    name = _tar_name(member)
+                    if member.isfile() and name in wanted:
+                        data = tf.extractfile(member).read()
+                        yield name, data
+                        wanted.discard(name)
+                        if not wanted:
+                            return
+                name = None
+                _check_tar_tail(tf)
+            if wanted:  # listed before, gone now: the archive changed or broke off
+                raise tarfile.ReadError(f"{len(wanted)} listed image(s) missing, e.g. {sorted(wanted)[0]}")
+    except _ARCHIVE_ERRORS as e:
+        raise _corrupt_archive(source, e, name) from None
 
 
 def _sha256(source: Path) -> str:
@@ -350,30 +474,104 @@ def _partition_path(dataset: str, data_dir=None) -> Path | None:
     spec = _spec(dataset)
     if not spec.partition_file:
         return None
-    root = resolve_data_dir(data_dir)
+    root = _data_root(data_dir)
     for path in (root / spec.partition_file, root / "celeba" / spec.partition_file):  # ours, torchvision's
         if path.is_file():
             return path
     return None
 
 
-def _check_fraction(test_fraction: float) -> None:
+def _check_fraction(test_fraction: float, val_fraction: float = VAL_FRACTION) -> None:
     if not 0.0 < float(test_fraction) < 1.0:
         raise ConfigError(f"test_fraction={test_fraction} must be strictly between 0 and 1 (e.g. 0.2)")
+    if not 0.0 <= float(val_fraction) < 1.0:
+        raise ConfigError(f"val_fraction={val_fraction} must be >= 0 and < 1 (e.g. {VAL_FRACTION}; 0: no val split)")
+
+
+def _n_part(n: int, fraction: float) -> int:
+    """round(n * fraction), but at least 1 and at most n - 1 when n >= 2 (both sides non-empty); 0 for fraction 0."""
+    if n < 2 or fraction <= 0:
+        return 0
+    return min(max(round(n * fraction), 1), n - 1)
+
+
+def identities(dataset: str, names: list[str]) -> list[str]:
+    """The person of every name, for identity-disjoint splits (LFW and ``images:``: the parent folder)."""
+    spec = _spec(dataset)
+    if spec.identity != "folder":
+        with_ids = sorted(k for k, v in DATASETS.items() if v.identity)
+        raise ConfigError(f"{dataset!r} has no identity labels here, so by_identity=True cannot be used with it; "
+                          f"use it with {with_ids} or 'images:' folders holding one sub-folder per person")
+    return [n.rsplit("/", 2)[-2] if n.count("/") >= 1 else "" for n in names]
+
+
+def split_by_identity(names: list[str], persons: list[str], seed: int = 0, test_fraction: float = TEST_FRACTION,
+                      val_fraction: float = VAL_FRACTION) -> dict[str, np.ndarray]:
+    """{"train", "val", "test"} indices into ``names`` such that no person is in two splits.
+
+    ``persons[i]`` is the identity of ``names[i]``. The persons, in a seeded order,
+    fill test until it holds >= ``round(n * test_fraction)`` images, then val until it
+    holds >= ``round(rest * val_fraction)``; the others are train (the sizes overshoot
+    by at most one person's images). Inside each split, images come in the order of
+    the same seeded permutation ``split_indices`` uses.
+    """
+    _check_fraction(test_fraction, val_fraction)
+    n = len(names)
+    if len(persons) != n:
+        raise ConfigError(f"split_by_identity: {len(persons)} identities for {n} names")
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n).astype(np.int64)
+    people = sorted(set(persons))
+    needed = 3 if val_fraction > 0 else 2
+    if len(people) < needed:
+        raise DataError(f"an identity-disjoint split needs at least {needed} persons, found {len(people)} "
+                        f"({people[:3]}): put each person's images in their own folder, or use by_identity=False")
+    count = dict.fromkeys(people, 0)
+    for p in persons:
+        count[p] += 1
+    order = [people[k] for k in rng.permutation(len(people))]
+    side, sizes = {}, {"test": 0, "val": 0, "train": 0}
+    target = {"test": _n_part(n, test_fraction)}
+    k = 0
+    for part in ("test", "val"):
+        if part == "val":
+            target["val"] = _n_part(n - sizes["test"], val_fraction)
+        reserve = 1 if part == "test" and needed == 3 else 0  # leave >= 1 person for val (if any) and train
+        while sizes[part] < target[part] and k < len(order) - 1 - reserve:
+            side[order[k]] = part
+            sizes[part] += count[order[k]]
+            k += 1
+    for p in order[k:]:
+        side[p] = "train"
+    where = np.array([side[p] for p in persons])
+    return {part: perm[where[perm] == part] for part in SPLITS}
 
 
 def split_indices(dataset: str, names: list[str], seed: int = 0, test_fraction: float = TEST_FRACTION,
-                  data_dir=None) -> dict[str, np.ndarray]:
-    """{"train": idx, "test": idx} into ``names``, disjoint, in seeded random order.
+                  data_dir=None, *, val_fraction: float = VAL_FRACTION, by_identity: bool = False
+                  ) -> dict[str, np.ndarray]:
+    """{"train": idx, "val": idx, "test": idx} into ``names``, disjoint, in seeded random order.
 
-    Seeded 80/20 permutation (paper 000's split). For celeba, the official
-    list_eval_partition.txt in the data dir decides membership (0, 1 -> train,
-    2 -> test) when present. Our half-res CelebA copy only has ids from the
-    official train partition, so with it the split is always our seeded one.
+    Seeded permutation ``perm``: test = its first ``round(n * test_fraction)`` (paper
+    000's 80/20, the same test images as the former train/test split), val = the last
+    ``round(m * val_fraction)`` of the remaining m (a seeded 10 % of the former train
+    split), train = the rest, which keeps the former train split's order (its first k
+    images are unchanged). For celeba, the official list_eval_partition.txt in the data
+    dir decides membership (0 train, 1 val, 2 test) when present; without val entries
+    the val part is carved out of its train part as above. Our half-res CelebA copy
+    only has ids from the official train partition, so with it the split is always our
+    seeded one. ``by_identity=True``: ``split_by_identity`` (no person on two sides).
     """
-    _check_fraction(test_fraction)
+    _check_fraction(test_fraction, val_fraction)
+    if by_identity:
+        return split_by_identity(names, identities(dataset, names), seed, test_fraction, val_fraction)
     n = len(names)
     perm = np.random.default_rng(seed).permutation(n).astype(np.int64)
+
+    def carve_val(train_part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n_train = len(train_part) - _n_part(len(train_part), val_fraction)
+        return train_part[:n_train], train_part[n_train:]
+
     part_path = _partition_path(dataset, data_dir)
     if part_path is not None:
         part = {}
@@ -388,14 +586,19 @@ def split_indices(dataset: str, names: list[str], seed: int = 0, test_fraction: 
                 f"{part_path} has no entry for {len(missing)} of {n} images (e.g. {missing[:3]}); "
                 "it belongs to another CelebA copy: replace it with the official file or remove it for a seeded split"
             )
-        is_test = np.array([part[s] == 2 for s in stems], dtype=bool)
+        value = np.array([part[s] for s in stems], dtype=np.int64)[perm]  # in seeded order
+        is_test = value == 2
         if 0 < is_test.sum() < n:
             log.info("%s: official partition from %s", dataset, part_path)
-            return {"train": perm[~is_test[perm]], "test": perm[is_test[perm]]}
+            if (value == 1).any() and (value == 0).any():
+                return {"train": perm[value == 0], "val": perm[value == 1], "test": perm[is_test]}
+            train, val = carve_val(perm[~is_test])
+            return {"train": train, "val": val, "test": perm[is_test]}
         log.warning("%s: %s puts every image in one split (a train-only subset?); using a seeded %.0f/%.0f split",
                     dataset, part_path, 100 * (1 - test_fraction), 100 * test_fraction)
-    n_test = min(max(round(n * test_fraction), 1), n - 1) if n > 1 else 0
-    return {"train": perm[n_test:], "test": perm[:n_test]}
+    n_test = _n_part(n, test_fraction)
+    train, val = carve_val(perm[n_test:])
+    return {"train": train, "val": val, "test": perm[:n_test]}
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -433,18 +636,36 @@ def _draft_scale(kind: str, size: int, w: int, h: int) -> int:
     return 1
 
 
-def _decode_variants(data: bytes, spec: DatasetSpec, variants: list[tuple[str, int]]) -> tuple[list[np.ndarray], bool]:
-    """Decode one image for several (crop kind, size); returns arrays and whether it was converted to RGB."""
+@dataclasses.dataclass
+class _Decoded:
+    images: list[np.ndarray]  # one per requested (crop kind, size)
+    converted: str | None  # how a non-RGB image was converted (CONVERTIBLE_MODES), None for RGB
+    upscaled: list[str | None]  # per variant: "crop WxH" when the crop was smaller than the size
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    if im.mode in ("P", "PA"):  # via RGBA: PIL wants palette transparency resolved first
+        im = im.convert("RGBA")
+    return im.convert("RGB")  # also forces the decode: truncated data fails here
+
+
+def _decode_variants(data: bytes, spec: DatasetSpec, variants: list[tuple[str, int]]) -> _Decoded:
+    """Decode one image for several (crop kind, size); raises _BadImage for corrupt / unexpected ones."""
     try:
         header = Image.open(io.BytesIO(data))
     except Exception as e:  # noqa: BLE001 -- PIL raises many types for bad bytes; all mean "corrupt"
         raise _BadImage("corrupt", f"cannot open: {e}") from None
-    if header.mode not in ("RGB", "L"):
-        raise _BadImage("unexpected", f"mode {header.mode} cannot be converted (expected RGB or L)")
+    if header.mode != "RGB" and header.mode not in CONVERTIBLE_MODES:
+        raise _BadImage("unexpected", f"mode {header.mode} cannot be converted to RGB "
+                                      f"(expected RGB or one of {', '.join(CONVERTIBLE_MODES)})")
     w, h = header.size
     if spec.native_sizes and (w, h) not in spec.native_sizes:
         expected = " or ".join(f"{a}x{b}" for a, b in spec.native_sizes)
         raise _BadImage("unexpected", f"size {w}x{h}, expected {expected}")
+    upscaled: list[str | None] = []
+    for kind, size in variants:  # judged on the full-resolution crop (draft only ever shrinks >= 2x the size)
+        l, t, r, b = _crop_box(kind, w, h)
+        upscaled.append(f"crop {r - l}x{b - t}" if min(r - l, b - t) < size else None)
     out: list[np.ndarray | None] = [None] * len(variants)
     scales = [_draft_scale(kind, size, w, h) if header.format == "JPEG" else 1 for kind, size in variants]
     for k, scale in enumerate(sorted(set(scales))):  # usually one scale: each image is decoded once
@@ -452,7 +673,7 @@ def _decode_variants(data: bytes, spec: DatasetSpec, variants: list[tuple[str, i
         try:
             if scale > 1:
                 im.draft(im.mode, (w // scale, h // scale))
-            im = im.convert("RGB")  # also forces the decode: truncated data fails here
+            im = _to_rgb(im)
         except Exception as e:  # noqa: BLE001 -- truncated / broken data, whatever PIL calls it
             raise _BadImage("corrupt", f"cannot decode: {e}") from None
         for i, (kind, size) in enumerate(variants):
@@ -462,7 +683,7 @@ def _decode_variants(data: bytes, spec: DatasetSpec, variants: list[tuple[str, i
                 if crop.size != (size, size):
                     crop = crop.resize((size, size), Image.LANCZOS)
                 out[i] = np.asarray(crop, dtype=np.uint8)
-    return out, header.mode != "RGB"
+    return _Decoded(out, None if header.mode == "RGB" else CONVERTIBLE_MODES[header.mode], upscaled)
 
 
 def _summarize(bad: dict[str, tuple[str, str]], limit: int = 10) -> str:
@@ -497,14 +718,50 @@ def _npy_name(dataset: str, crop: str, size: int) -> str:
     return f"{_file_key(dataset)}__{crop}__{size}.npy"
 
 
-def _read_index(processed: Path) -> dict:
+_NO_INDEX = object()
+
+
+def _raw_index(processed: Path):
     try:
-        index = json.loads((processed / INDEX_NAME).read_text())
+        return json.loads((processed / INDEX_NAME).read_text())
     except (OSError, ValueError):
-        return {"version": INDEX_VERSION, "datasets": {}}
-    if index.get("version") != INDEX_VERSION:
-        return {"version": INDEX_VERSION, "datasets": {}}
+        return None
+
+
+def _read_index(processed: Path, raw=_NO_INDEX) -> dict:
+    index = _raw_index(processed) if raw is _NO_INDEX else raw
+    if not isinstance(index, dict) or index.get("version") != INDEX_VERSION:
+        return {"version": INDEX_VERSION, "datasets": {}}  # none, or an older layout: ignored, see _stale_note
     return index
+
+
+def _prepare_cmd(variants: Iterable[str], processed: Path, seed: int = 0, test_fraction: float = TEST_FRACTION,
+                 val_fraction: float = VAL_FRACTION, by_identity: bool = False) -> str:
+    """The shell command that (re)builds ``variants`` in ``processed`` (for error messages)."""
+    cmd = f"python -m facefill.data prepare --variants {' '.join(variants)} --processed-dir {processed}"
+    if seed:
+        cmd += f" --seed {seed}"
+    if float(test_fraction) != TEST_FRACTION:
+        cmd += f" --test-fraction {test_fraction}"
+    if float(val_fraction) != VAL_FRACTION:
+        cmd += f" --val-fraction {val_fraction}"
+    return cmd + (" --by-identity" if by_identity else "")
+
+
+_stale_warned: set[str] = set()
+
+
+def _stale_note(processed: Path, raw=_NO_INDEX) -> str | None:
+    """How to rebuild ``processed`` when its index.json was written by an older facefill, else None."""
+    old = _raw_index(processed) if raw is _NO_INDEX else raw
+    if not isinstance(old, dict) or old.get("version") == INDEX_VERSION:
+        return None
+    variants = [f"{ds}/{key}" for ds, e in (old.get("datasets") or {}).items()
+                for key in (e.get("variants") or {})] or ["DATASET/CROP/SIZE"]
+    return (f"the processed cache {processed / INDEX_NAME} is from an older facefill (index version "
+            f"{old.get('version')}: train/test only, no val split) and is ignored. Rebuild it with "
+            f"`dvc repro prepare_data` or `python -m facefill.pipeline prepare` (for this folder: "
+            f"`{_prepare_cmd(variants, processed)}`).")
 
 
 def _write_json_atomic(path: Path, obj) -> None:
@@ -513,12 +770,36 @@ def _write_json_atomic(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-def _from_cache(dataset, crop, size, split, limit, data_dir, processed_dir, seed, test_fraction):
+def _split_by(by_identity: bool) -> str:
+    return "identity" if by_identity else "image"
+
+
+def _open_npy(npy: Path, rebuild: str) -> np.ndarray:
+    """Memory-map a cached array; a truncated / damaged file raises DataError naming it and the rebuild command.
+
+    Deliberately no automatic rebuild (see the module docstring); the broken file is left where it is.
+    """
+    try:
+        return np.load(npy, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as e:  # "mmap length is greater than file size", bad header, ...
+        raise DataError(f"processed cache {npy} is truncated or corrupt ({e}): rebuild it with "
+                        f"`python -m facefill.pipeline prepare` (or `dvc repro prepare_data`; outside the pipeline: "
+                        f"`{rebuild}`); nothing was deleted") from None
+
+
+def _from_cache(dataset, crop, size, split, limit, data_dir, processed_dir, seed, test_fraction,
+                val_fraction=VAL_FRACTION, by_identity=False):
     """Images from the processed cache, or None when it does not (fully) cover the request."""
     processed = _resolve_processed(processed_dir)
-    entry = _read_index(processed)["datasets"].get(dataset)
+    raw = _raw_index(processed)
+    note = _stale_note(processed, raw)
+    if note and str(processed) not in _stale_warned:
+        _stale_warned.add(str(processed))
+        log.warning("%s Until then images are decoded from the archives (slower).", note[0].upper() + note[1:])
+    entry = _read_index(processed, raw)["datasets"].get(dataset)
     variant = (entry or {}).get("variants", {}).get(f"{crop}/{size}")
-    if variant is None or entry["seed"] != seed or entry["test_fraction"] != float(test_fraction):
+    if (variant is None or entry["seed"] != seed or entry["test_fraction"] != float(test_fraction)
+            or entry.get("val_fraction") != float(val_fraction) or entry.get("split_by") != _split_by(by_identity)):
         return None
     source = _locate(dataset, data_dir)
     if source is not None and (str(source) != entry["source"] or _source_bytes(source) != entry["source_bytes"]):
@@ -539,7 +820,8 @@ def _from_cache(dataset, crop, size, split, limit, data_dir, processed_dir, seed
     row_of = {name_idx: row for row, name_idx in enumerate(entry["cached"])}
     if any(i not in row_of for i in wanted):
         return None  # e.g. cache made with prepare --limit
-    arr = np.load(npy, mmap_mode="r")
+    arr = _open_npy(npy, _prepare_cmd([f"{dataset}/{crop}/{size}"], processed, seed, test_fraction, val_fraction,
+                                      by_identity))
     if arr.shape[0] != len(entry["cached"]) or arr.shape[1:] != (size, size, 3):
         log.warning("%s does not match %s; decoding directly (rerun prepare)", npy, INDEX_NAME)
         return None
@@ -556,36 +838,48 @@ def _source_bytes(source: Path) -> int:
 
 
 def load_faces(dataset: str, size: int, split: str = "train", limit: int | None = None, *, crop: str = "default",
-               data_dir=None, processed_dir=None, seed: int = 0, test_fraction: float = TEST_FRACTION) -> np.ndarray:
-    """uint8 (N, size, size, 3): the first ``limit`` images of ``split`` in split order.
+               data_dir=None, processed_dir=None, seed: int = 0, test_fraction: float = TEST_FRACTION,
+               val_fraction: float = VAL_FRACTION, by_identity: bool = False) -> np.ndarray:
+    """uint8 (N, size, size, 3): the first ``limit`` images of ``split`` ("train", "val", "test") in split order.
 
     Reads ``processed_dir`` (default data/processed) when ``prepare`` cached this
-    (dataset, crop, size, seed, test_fraction); else decodes only those images
-    from the archive. Any unusable image among them raises DataError.
+    (dataset, crop, size, seed, test_fraction, val_fraction, by_identity); else decodes
+    only those images from the archive. Any unusable image among them raises DataError.
+    ``by_identity=True``: identity-disjoint splits (``split_by_identity``).
     """
     spec = _spec(dataset)
     size = _check_size(size)
     kind = _crop_kind(spec, crop)
-    _check_fraction(test_fraction)
+    _check_fraction(test_fraction, val_fraction)
     if split not in SPLITS:
         raise ConfigError(f"split={split!r}: use one of {SPLITS}")
     if limit is not None and (isinstance(limit, bool) or int(limit) < 0):
         raise ConfigError(f"limit={limit!r} must be None (all) or >= 0")
+    if by_identity:
+        identities(dataset, [])  # ConfigError now for datasets without identities
 
-    cached = _from_cache(dataset, crop, size, split, limit, data_dir, processed_dir, seed, test_fraction)
+    cached = _from_cache(dataset, crop, size, split, limit, data_dir, processed_dir, seed, test_fraction,
+                         val_fraction, by_identity)
     if cached is not None:
         return cached
 
-    source = find_archive(dataset, data_dir)
+    try:
+        source = find_archive(dataset, data_dir)
+    except DataNotFoundError as e:
+        note = _stale_note(_resolve_processed(processed_dir))
+        if note:
+            raise DataNotFoundError(f"{e} Also, {note}") from None
+        raise
     names = _source_names(source)
-    wanted = split_indices(dataset, names, seed, test_fraction, data_dir)[split][:limit]
+    wanted = split_indices(dataset, names, seed, test_fraction, data_dir, val_fraction=val_fraction,
+                           by_identity=by_identity)[split][:limit]
     pos = {names[i]: p for p, i in enumerate(wanted)}
     images = np.zeros((len(wanted), size, size, 3), dtype=np.uint8)
     bad: dict[str, tuple[str, str]] = {}
     for name, data in _tqdm(_iter_members(source, pos), total=len(pos), desc=f"{dataset} {split}", leave=False,
                             disable=len(pos) < 1000):
         try:
-            (images[pos[name]],), _ = _decode_variants(data, spec, [(kind, size)])
+            images[pos[name]] = _decode_variants(data, spec, [(kind, size)]).images[0]
         except _BadImage as e:
             bad[name] = (e.kind, e.reason)
     if bad:
@@ -638,39 +932,90 @@ def _parse_variant(variant: str) -> tuple[str, str, int]:
     return dataset, crop, _check_size(size)
 
 
+def _identity_datasets(datasets: Iterable[str], by_identity) -> set[str]:
+    """Which of ``datasets`` prepare splits by identity: True = those with identity labels, or a named subset."""
+    if by_identity is True:
+        without = [d for d in datasets if not _spec(d).identity]
+        if without:
+            log.info("%s: no identity labels, split by image", ", ".join(without))
+        return {d for d in datasets if _spec(d).identity}
+    if not by_identity:
+        return set()
+    chosen = {by_identity} if isinstance(by_identity, str) else set(by_identity)
+    for d in chosen:
+        identities(d, [])  # ConfigError for datasets without identities
+    return chosen
+
+
 def prepare(variants: list[str], data_dir=None, processed_dir=DEFAULT_PROCESSED_DIR, seed: int = 0,
-            test_fraction: float = TEST_FRACTION, limit: int | None = None, strict: bool = False) -> dict:
+            test_fraction: float = TEST_FRACTION, limit: int | None = None, strict: bool = False, *,
+            val_fraction: float = VAL_FRACTION, by_identity: bool | Iterable[str] = False) -> dict:
     """Decode each image once and write one .npy per variant plus index.json; returns the index.
 
-    ``limit`` keeps ``limit`` images per dataset, the first ``round(limit *
-    test_fraction)`` of test and the rest from the start of train (smoke runs); bad
-    images are listed and excluded (``strict``: DataError instead). Files are
-    written under temporary names and renamed at the end.
+    ``limit`` keeps ``limit`` images per dataset: the first ``round(limit *
+    test_fraction)`` of test, then a val share of the rest (``_n_part``), the others
+    from the start of train (smoke runs); bad images are listed and excluded
+    (``strict``: DataError instead). ``by_identity``: True splits every dataset that
+    has identity labels (LFW) by person and the others by image, or give the dataset
+    names. Crops smaller than the size are upscaled with an ``UpscaleWarning`` per
+    dataset/size (count, examples). Files are written under temporary names and renamed
+    at the end; when a dataset fails, the datasets already finished are still kept.
+    Other variants already cached for a dataset survive when its split and source are
+    unchanged.
     """
-    _check_fraction(test_fraction)
+    _check_fraction(test_fraction, val_fraction)
     parsed = [_parse_variant(v) for v in variants]
     if not parsed:
         raise ConfigError("prepare needs at least one variant like 'lfw/default/250'")
     processed = _resolve_processed(processed_dir)
-    processed.mkdir(parents=True, exist_ok=True)
     by_dataset: dict[str, list[tuple[str, int]]] = {}
     for dataset, crop, size in parsed:
         if (crop, size) not in by_dataset.setdefault(dataset, []):
             by_dataset[dataset].append((crop, size))
+    by_person = _identity_datasets(by_dataset, by_identity)
+    processed.mkdir(parents=True, exist_ok=True)
 
     new_entries, finished_tmp = {}, []  # finished_tmp: (tmp, final) npy paths, renamed once all succeeded
     try:
         for dataset, crops in by_dataset.items():
-            entry, tmps = _prepare_dataset(dataset, crops, data_dir, processed, seed, test_fraction, limit, strict)
+            entry, tmps = _prepare_dataset(dataset, crops, data_dir, processed, seed, test_fraction, limit, strict,
+                                           val_fraction, dataset in by_person)
             new_entries[dataset] = entry
             finished_tmp += tmps
     except BaseException:
-        for tmp, _ in finished_tmp:
-            tmp.unlink(missing_ok=True)
+        try:
+            if new_entries:  # nothing already computed is lost: keep the datasets that did finish
+                _commit(processed, new_entries, finished_tmp)
+                log.warning("kept the finished dataset(s) %s in %s", ", ".join(new_entries), processed)
+        finally:
+            for tmp, _ in finished_tmp:
+                tmp.unlink(missing_ok=True)  # only those not renamed
         raise
+    return _commit(processed, new_entries, finished_tmp)
 
-    # Drop the old entries first, so index.json never points at a .npy that is being replaced.
+
+#: an old index entry whose values equal the new one's for these keys has the same rows in its .npy files
+_SAME_ROWS = ("source", "source_bytes", "source_sha256", "seed", "test_fraction", "val_fraction", "split_by",
+              "limit", "names", "train", "val", "test", "cached")
+
+
+def _commit(processed: Path, new_entries: dict, finished_tmp: list[tuple[Path, Path]]) -> dict:
     index = _read_index(processed)
+    for dataset, entry in new_entries.items():  # keep other variants of an unchanged dataset
+        old = index["datasets"].get(dataset)
+        if not old or any(old.get(k) != entry[k] for k in _SAME_ROWS):
+            continue
+        for key, variant in old.get("variants", {}).items():
+            npy = processed / variant["file"]
+            if key in entry["variants"] or not npy.is_file():
+                continue
+            try:
+                ok = list(np.load(npy, mmap_mode="r").shape) == variant["shape"]
+            except (ValueError, OSError, EOFError):
+                ok = False
+            if ok:
+                entry["variants"][key] = variant
+    # Drop the old entries first, so index.json never points at a .npy that is being replaced.
     for dataset in new_entries:
         index["datasets"].pop(dataset, None)
     _write_json_atomic(processed / INDEX_NAME, index)
@@ -682,7 +1027,8 @@ def prepare(variants: list[str], data_dir=None, processed_dir=DEFAULT_PROCESSED_
     return index
 
 
-def _prepare_dataset(dataset, crops, data_dir, processed, seed, test_fraction, limit, strict):
+def _prepare_dataset(dataset, crops, data_dir, processed, seed, test_fraction, limit, strict,
+                     val_fraction=VAL_FRACTION, by_identity=False):
     if limit is not None and limit < 0:
         raise ConfigError(f"limit={limit} must be None (all images) or >= 0")
     spec = _spec(dataset)
@@ -690,13 +1036,16 @@ def _prepare_dataset(dataset, crops, data_dir, processed, seed, test_fraction, l
     names = _source_names(source)
     if not names:
         list_images(dataset, data_dir)  # raises the "no images" DataError
-    split = split_indices(dataset, names, seed, test_fraction, data_dir)
+    split = split_indices(dataset, names, seed, test_fraction, data_dir, val_fraction=val_fraction,
+                          by_identity=by_identity)
     if limit is None:
         selected = list(range(len(names)))
     else:  # smoke runs: the first images of each split, `limit` in all, shared like the split itself
         n_test = min(round(limit * test_fraction), len(split["test"]))
-        n_train = min(limit - n_test, len(split["train"]))
-        selected = sorted(split["train"][:n_train].tolist() + split["test"][:n_test].tolist())
+        n_val = min(_n_part(limit - n_test, val_fraction), len(split["val"]))
+        n_train = min(limit - n_test - n_val, len(split["train"]))
+        selected = sorted(split["train"][:n_train].tolist() + split["val"][:n_val].tolist()
+                          + split["test"][:n_test].tolist())
     row_of = {names[i]: row for row, i in enumerate(selected)}
     variants = [(_crop_kind(spec, crop), size) for crop, size in crops]
     files = [(processed / (_npy_name(dataset, crop, size) + ".tmp"), processed / _npy_name(dataset, crop, size))
@@ -705,19 +1054,22 @@ def _prepare_dataset(dataset, crops, data_dir, processed, seed, test_fraction, l
               for (tmp, _), (_, size) in zip(files, crops)]  # on disk: LFW at 250 px is ~2.5 GB
     bad: dict[str, tuple[str, str]] = {}
     converted: dict[str, str] = {}
+    upscaled: list[dict[str, str]] = [{} for _ in crops]
     try:
         log.info("%s: decoding %d images from %s into %s", dataset, len(selected), source,
                  ", ".join(f"{c}/{s}" for c, s in crops))
         for name, data in _tqdm(_iter_members(source, row_of), total=len(row_of), desc=dataset, unit="img"):
             try:
-                outs, was_converted = _decode_variants(data, spec, variants)
+                dec = _decode_variants(data, spec, variants)
             except _BadImage as e:
                 bad[name] = (e.kind, e.reason)
                 continue
-            if was_converted:
-                converted[name] = "grayscale converted to RGB"
-            for arr, out in zip(arrays, outs):
+            if dec.converted:
+                converted[name] = dec.converted
+            for k, (arr, out, up) in enumerate(zip(arrays, dec.images, dec.upscaled)):
                 arr[row_of[name]] = out
+                if up:
+                    upscaled[k][name] = up
         bad = dict(sorted(bad.items()))
         if bad:
             log.warning("%s: %d unusable image(s) excluded:\n%s", dataset, len(bad), _summarize(bad))
@@ -726,7 +1078,21 @@ def _prepare_dataset(dataset, crops, data_dir, processed, seed, test_fraction, l
                                 f"{_summarize(bad, limit=len(bad))}\nReplace them, or run without --strict "
                                 "to exclude them.")
         if converted:
-            log.warning("%s: %d grayscale image(s) converted to RGB", dataset, len(converted))
+            kinds: dict[str, int] = {}
+            for reason in converted.values():
+                kinds[reason] = kinds.get(reason, 0) + 1
+            log.warning("%s: %d image(s) converted to RGB (%s)", dataset, len(converted),
+                        "; ".join(f"{n} {r}" for r, n in sorted(kinds.items())))
+        n_usable = len(selected) - len(bad)
+        for (crop, size), ups in zip(crops, upscaled):
+            if ups:
+                ups = dict(sorted(ups.items()))
+                smallest = min(min(map(int, u.split()[-1].split("x"))) for u in ups.values())
+                eg = ", ".join(f"{n} ({u})" for n, u in list(ups.items())[:3])
+                warnings.warn(f"{dataset} {crop}/{size}: {len(ups)} of {n_usable} images are smaller than "
+                              f"{size}x{size} after the crop and were upscaled (e.g. {eg}); for sharp images use "
+                              f"size <= {smallest} or a higher-resolution copy of {dataset}",
+                              UpscaleWarning, stacklevel=3)
         usable = [i for i in selected if names[i] not in bad]
         for k, arr in enumerate(arrays):
             arr.flush()
@@ -745,30 +1111,35 @@ def _prepare_dataset(dataset, crops, data_dir, processed, seed, test_fraction, l
     except BaseException:
         for tmp, _ in files:
             tmp.unlink(missing_ok=True)
+            tmp.with_name(tmp.name + ".compact").unlink(missing_ok=True)
         raise
 
-    def listing(items: dict) -> dict:
-        return {"count": len(items), "images": items}
+    def listing(items: dict, limit: int | None = None) -> dict:
+        return {"count": len(items), "images": dict(list(sorted(items.items()))[:limit])}
 
     entry = {
         "source": str(source),
         "source_bytes": _source_bytes(source),
         "source_sha256": _sha256(source),
         "partition": str(_partition_path(dataset, data_dir) or "seeded"),
+        "split_by": _split_by(by_identity),
         "seed": seed,
         "test_fraction": float(test_fraction),
+        "val_fraction": float(val_fraction),
         "limit": limit,
         "n_images": len(names),
         "names": names,
         "train": split["train"].tolist(),
+        "val": split["val"].tolist(),
         "test": split["test"].tolist(),
         "cached": usable,
         "corrupt": listing({n: r for n, (k, r) in bad.items() if k == "corrupt"}),
         "unexpected": listing({n: r for n, (k, r) in bad.items() if k == "unexpected"}),
         "converted": listing(converted),
         "variants": {f"{crop}/{size}": {"file": final.name, "crop": crop, "size": size,
-                                        "shape": [len(usable), size, size, 3]}
-                     for (crop, size), (_, final) in zip(crops, files)},
+                                        "shape": [len(usable), size, size, 3],
+                                        "upscaled": listing(ups, limit=10)}  # examples only: may be every image
+                     for (crop, size), (_, final), ups in zip(crops, files, upscaled)},
     }
     return entry, files
 
@@ -782,21 +1153,32 @@ def info(data_dir=None, processed_dir=DEFAULT_PROCESSED_DIR) -> str:
     env = os.environ.get(ENV_DATA_DIR)
     lines = [f"data dir: {root} ({f'from {ENV_DATA_DIR}' if env else 'from argument / default'})"]
     for name in DATASETS:
-        source = _locate(name, data_dir)
-        if source is None:
-            lines.append(f"  {name:10s} MISSING: {_not_found_message(name, data_dir)}")
+        try:
+            source = _locate(name, data_dir)
+            if source is None:
+                lines.append(f"  {name:10s} MISSING: {_not_found_message(name, data_dir)}")
+                continue
+            n = len(_source_names(source))
+            part = _partition_path(name, data_dir)
+        except FacefillError as e:
+            lines.append(f"  {name:10s} ERROR: {e}")
             continue
-        n = len(_source_names(source))
-        part = _partition_path(name, data_dir)
         lines.append(f"  {name:10s} {source} ({n} images" + (f", partition {part.name}" if part else "") + ")")
     processed = _resolve_processed(processed_dir)
-    index = _read_index(processed)
+    raw = _raw_index(processed)
+    index = _read_index(processed, raw)
     lines.append(f"processed dir: {processed}")
     for entry in index["datasets"].values():
         for v in entry["variants"].values():
             lines.append(f"  {v['file']}: {v['shape']} seed={entry['seed']} test_fraction={entry['test_fraction']}"
-                         f" corrupt={entry['corrupt']['count']} unexpected={entry['unexpected']['count']}")
-    if not index["datasets"]:
+                         f" val_fraction={entry['val_fraction']} split_by={entry['split_by']}"
+                         f" train/val/test={len(entry['train'])}/{len(entry['val'])}/{len(entry['test'])}"
+                         f" corrupt={entry['corrupt']['count']} unexpected={entry['unexpected']['count']}"
+                         f" upscaled={v['upscaled']['count']}")
+    note = _stale_note(processed, raw)
+    if note:
+        lines.append(f"  STALE: {note}")
+    elif not index["datasets"]:
         lines.append("  (empty: run `python -m facefill.data prepare --variants ...`)")
     return "\n".join(lines)
 
@@ -810,6 +1192,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--processed-dir", default=DEFAULT_PROCESSED_DIR)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-fraction", type=float, default=TEST_FRACTION)
+    p.add_argument("--val-fraction", type=float, default=VAL_FRACTION,
+                   help="share of the training part held out as val (0: no val split)")
+    p.add_argument("--by-identity", nargs="*", default=None, metavar="DATASET",
+                   help="identity-disjoint splits: for the named datasets, or (no names) every dataset with "
+                        "identities (lfw)")
     p.add_argument("--limit", type=int, default=None, help="at most N images per dataset, split 80/20 (smoke runs)")
     p.add_argument("--strict", action="store_true", help="fail on corrupt/unexpected images instead of skipping")
     i = sub.add_parser("info", help="show what the data dir and processed dir hold")
@@ -819,14 +1206,20 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "prepare":
+            by_identity = False if args.by_identity is None else (args.by_identity or True)
             index = prepare(args.variants, args.data_dir, args.processed_dir, args.seed, args.test_fraction,
-                            args.limit, args.strict)
+                            args.limit, args.strict, val_fraction=args.val_fraction, by_identity=by_identity)
             for dataset, entry in index["datasets"].items():
-                print(f"{dataset}: {len(entry['cached'])} images cached, corrupt={entry['corrupt']['count']} "
-                      f"unexpected={entry['unexpected']['count']} converted={entry['converted']['count']}")
+                ups = ", ".join(f"{k}: {v['upscaled']['count']}" for k, v in entry["variants"].items()
+                                if v.get("upscaled", {}).get("count"))
+                print(f"{dataset}: {len(entry['cached'])} images cached (train/val/test "
+                      f"{len(entry['train'])}/{len(entry['val'])}/{len(entry['test'])}, split by "
+                      f"{entry['split_by']}), corrupt={entry['corrupt']['count']} "
+                      f"unexpected={entry['unexpected']['count']} converted={entry['converted']['count']}"
+                      + (f", upscaled ({ups})" if ups else ""))
         else:
             print(info(args.data_dir, args.processed_dir))
-    except (ConfigError, DataError, DataNotFoundError) as e:
+    except FacefillError as e:
         sys.exit(f"error: {e}")
 
 

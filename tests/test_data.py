@@ -157,7 +157,11 @@ def test_bad_arguments(lfw_dir):
     with pytest.raises(ConfigError, match="crop"):
         D.load_faces("lfw", 64, crop="centre", data_dir=lfw_dir)
     with pytest.raises(ConfigError, match="split"):
-        D.load_faces("lfw", 64, split="val", data_dir=lfw_dir)
+        D.load_faces("lfw", 64, split="validation", data_dir=lfw_dir)
+    with pytest.raises(ConfigError, match="val_fraction"):
+        D.load_faces("lfw", 64, val_fraction=1.0, data_dir=lfw_dir)
+    with pytest.raises(ConfigError, match="identity"):
+        D.load_faces("celeba-hq", 64, by_identity=True, data_dir=lfw_dir)
     with pytest.raises(ConfigError, match="size"):
         D.load_faces("lfw", 0, data_dir=lfw_dir)
     with pytest.raises(ConfigError, match="dataset/crop/size"):
@@ -170,8 +174,9 @@ def test_bad_arguments(lfw_dir):
 def test_load_faces_shapes_dtype_determinism(lfw_dir, tmp_path):
     kw = {"data_dir": lfw_dir, "processed_dir": tmp_path / "none"}
     a = D.load_faces("lfw", 250, "train", **kw)
-    assert a.shape == (8, 250, 250, 3) and a.dtype == np.uint8
+    assert a.shape == (7, 250, 250, 3) and a.dtype == np.uint8  # 10 images: 2 test, 1 val, 7 train
     assert np.array_equal(a, D.load_faces("lfw", 250, "train", **kw))
+    assert D.load_faces("lfw", 250, "val", **kw).shape == (1, 250, 250, 3)
     assert D.load_faces("lfw", 250, "test", **kw).shape == (2, 250, 250, 3)
     small = D.load_faces("lfw", 64, "train", limit=3, **kw)
     assert small.shape == (3, 64, 64, 3)
@@ -243,7 +248,7 @@ def test_grayscale_converted_and_corrupt_only_fails_when_requested(dirty_lfw_dir
     corrupt = "lfw-deepfunneled/Zed_Z/Zed_Z_0001.jpg"
     gray = "lfw-deepfunneled/Gray_G/Gray_G_0001.jpg"
     seen = set()
-    for name_split in ("train", "test"):
+    for name_split in D.SPLITS:
         idx = list(split[name_split])
         in_split = [names[i] for i in idx]
         if corrupt in in_split:
@@ -283,31 +288,128 @@ def test_large_jpeg_draft_is_deterministic_and_cached_identically(tmp_path):
 # ----------------------------------------------------------------------------- splits
 
 
+def _old_two_way_split(n, seed=0, test_fraction=0.2):
+    # the train/test split before the val split existed (facefill <= index version 1), as a reference
+    perm = np.random.default_rng(seed).permutation(n).astype(np.int64)
+    n_test = min(max(round(n * test_fraction), 1), n - 1) if n > 1 else 0
+    return {"train": perm[n_test:], "test": perm[:n_test]}
+
+
 def test_seeded_split():
     names = [f"x/{i:04d}.jpg" for i in range(100)]
     s = D.split_indices("lfw", names, seed=0)
-    assert len(s["train"]) == 80 and len(s["test"]) == 20
-    assert not set(s["train"]) & set(s["test"])
-    assert sorted(np.concatenate([s["train"], s["test"]])) == list(range(100))
+    assert set(s) == {"train", "val", "test"} == set(D.SPLITS)
+    assert len(s["train"]) == 72 and len(s["val"]) == 8 and len(s["test"]) == 20
+    assert sorted(np.concatenate([s["train"], s["val"], s["test"]])) == list(range(100))  # a partition
     s2 = D.split_indices("lfw", names, seed=0)
     assert all(np.array_equal(s[k], s2[k]) for k in s)
     s3 = D.split_indices("lfw", names, seed=1)
-    assert set(s3["test"]) != set(s["test"])
+    assert set(s3["test"]) != set(s["test"]) and set(s3["val"]) != set(s["val"])
     assert len(D.split_indices("lfw", names, test_fraction=0.1)["test"]) == 10
+    assert len(D.split_indices("lfw", names, val_fraction=0.0)["val"]) == 0
     with pytest.raises(ConfigError):
         D.split_indices("lfw", names, test_fraction=1.0)
+    with pytest.raises(ConfigError):
+        D.split_indices("lfw", names, val_fraction=-0.1)
+
+
+@pytest.mark.parametrize("n", [2, 3, 10, 101, 1000, 13233])
+@pytest.mark.parametrize("seed", [0, 7])
+def test_val_split_carved_from_train_only(n, seed):
+    names = [f"x/{i:05d}.jpg" for i in range(n)]
+    old = _old_two_way_split(n, seed)
+    s = D.split_indices("lfw", names, seed=seed)
+    # disjoint and complete
+    parts = [set(s[k].tolist()) for k in D.SPLITS]
+    assert not (parts[0] & parts[1]) and not (parts[0] & parts[2]) and not (parts[1] & parts[2])
+    assert sum(map(len, parts)) == n and set().union(*parts) == set(range(n))
+    # test: exactly the old test split, same order; train + val: the old train split
+    assert np.array_equal(s["test"], old["test"])
+    assert np.array_equal(np.concatenate([s["train"], s["val"]]), old["train"])
+    # val ~ 10 % of the old train (>= 1 image once there are two to share), train keeps the old order
+    m = len(old["train"])
+    assert len(s["val"]) == (0 if m < 2 else min(max(round(m * D.VAL_FRACTION), 1), m - 1))
+    if m >= 20:
+        assert abs(len(s["val"]) / m - D.VAL_FRACTION) < 0.03
+    assert np.array_equal(s["train"], old["train"][:len(s["train"])])
+    # determinism
+    again = D.split_indices("lfw", list(names), seed=seed)
+    assert all(np.array_equal(s[k], again[k]) for k in D.SPLITS)
+
+
+def _people_names(counts):
+    # LFW layout, people with very different image counts (like George_W_Bush's 530)
+    return sorted(f"lfw-deepfunneled/P{p:03d}/P{p:03d}_{k:04d}.jpg" for p, c in enumerate(counts) for k in range(c))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_split_by_identity_keeps_each_person_on_one_side(seed):
+    rng = np.random.default_rng(100 + seed)
+    counts = [int(c) for c in rng.integers(1, 12, size=150)] + [60]
+    names = _people_names(counts)
+    n = len(names)
+    s = D.split_indices("lfw", names, seed=seed, by_identity=True)
+    person = D.identities("lfw", names)
+    assert person[0] == "P000"
+    sides = {k: {person[i] for i in s[k]} for k in D.SPLITS}
+    assert not (sides["train"] & sides["val"]) and not (sides["train"] & sides["test"])
+    assert not (sides["val"] & sides["test"])  # no person on two sides
+    assert sorted(np.concatenate([s[k] for k in D.SPLITS])) == list(range(n))
+    assert all(len(s[k]) for k in D.SPLITS)
+    # sizes close to the targets (overshoot at most one person)
+    assert round(0.2 * n) <= len(s["test"]) < round(0.2 * n) + max(counts)
+    assert len(s["val"]) >= round(0.1 * (n - len(s["test"])))
+    # seeded and deterministic; the public function gives the same
+    again = D.split_by_identity(names, person, seed=seed)
+    assert all(np.array_equal(s[k], again[k]) for k in D.SPLITS)
+    assert set(D.split_indices("lfw", names, seed=seed + 10, by_identity=True)["test"]) != set(s["test"])
+    # default behaviour unchanged: the image split mixes people across sides
+    plain = D.split_indices("lfw", names, seed=seed)
+    assert {person[i] for i in plain["train"]} & {person[i] for i in plain["test"]}
+
+
+def test_split_by_identity_limits(tmp_path):
+    with pytest.raises(ConfigError, match="identity"):
+        D.split_indices("celeba", ["img_align_celeba/000001.jpg"] * 3, by_identity=True)
+    with pytest.raises(DataError, match="persons"):
+        D.split_indices("lfw", _people_names([5, 5]), by_identity=True)
+    s = D.split_indices("lfw", _people_names([5, 5, 5]), by_identity=True)
+    assert all(len(s[k]) == 5 for k in D.SPLITS)
+    # load_faces and prepare use it end to end, and the cache records which split it holds
+    d = tmp_path / "raw"
+    d.mkdir()
+    members = _lfw_members(12)  # 3 people, 4 images each
+    _write_tgz(d / "lfw-deepfunneled.tgz", members)
+    kw = {"data_dir": d, "processed_dir": tmp_path / "p"}
+    direct = {k: D.load_faces("lfw", 16, k, by_identity=True, **kw) for k in D.SPLITS}
+    assert [len(direct[k]) for k in D.SPLITS] == [4, 4, 4]
+    index = D.prepare(["lfw/default/16"], by_identity=True, **kw)
+    e = index["datasets"]["lfw"]
+    assert e["split_by"] == "identity"
+    for k in D.SPLITS:
+        assert len({e["names"][i].split("/")[1] for i in e[k]}) == 1
+        assert np.array_equal(D.load_faces("lfw", 16, k, by_identity=True, **kw), direct[k])
+    # an identity cache is not used for the default image split (decoded directly instead)
+    plain = D.load_faces("lfw", 16, "test", **kw)
+    assert len(plain) == 2
 
 
 def test_celeba_official_partition(tmp_path):
     _write_zip(tmp_path / "img_align_celeba.zip", _celeba_members(10))
     names = D.list_images("celeba", tmp_path)
     seeded = D.split_indices("celeba", names, data_dir=tmp_path)
-    assert len(seeded["test"]) == 2
-    # official: ids 1-6 train (0), 7-8 val (1 -> train), 9-10 test (2)
+    assert len(seeded["test"]) == 2 and len(seeded["val"]) == 1
+    # official: ids 1-6 train (0), 7-8 val (1), 9-10 test (2)
     lines = [f"{k:06d}.jpg {0 if k <= 6 else 1 if k <= 8 else 2}" for k in range(1, 11)]
     (tmp_path / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
     s = D.split_indices("celeba", names, seed=3, data_dir=tmp_path)
-    assert sorted(s["test"]) == [8, 9] and sorted(s["train"]) == list(range(8))
+    assert sorted(s["test"]) == [8, 9] and sorted(s["val"]) == [6, 7] and sorted(s["train"]) == list(range(6))
+    # a file without val entries: val is carved out of its train part
+    lines = [f"{k:06d}.jpg {0 if k <= 8 else 2}" for k in range(1, 11)]
+    (tmp_path / "list_eval_partition.txt").write_text("\n".join(lines) + "\n")
+    s = D.split_indices("celeba", names, seed=3, data_dir=tmp_path)
+    assert sorted(s["test"]) == [8, 9] and len(s["val"]) == 1
+    assert sorted(np.concatenate([s["train"], s["val"]])) == list(range(8))
     # a train-only copy (like our half-res one) gets the seeded split instead of an empty test set
     (tmp_path / "list_eval_partition.txt").write_text("\n".join(f"{k:06d}.jpg 0" for k in range(1, 11)))
     assert len(D.split_indices("celeba", names, data_dir=tmp_path)["test"]) == 2
@@ -330,7 +432,9 @@ def test_prepare_writes_cache_and_index(dirty_lfw_dir, tmp_path, caplog):
     assert e["source"] == str(archive)
     assert e["source_sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
     assert e["n_images"] == 13 and len(e["names"]) == 13 and e["seed"] == 0 and e["test_fraction"] == 0.2
-    assert len(e["train"]) + len(e["test"]) == 13
+    assert len(e["train"]) + len(e["val"]) + len(e["test"]) == 13 and len(e["val"]) == 1
+    assert e["val_fraction"] == D.VAL_FRACTION and e["split_by"] == "image"
+    assert on_disk["version"] == D.INDEX_VERSION == 2
     assert e["corrupt"]["count"] == 1 and "lfw-deepfunneled/Zed_Z/Zed_Z_0001.jpg" in e["corrupt"]["images"]
     assert e["unexpected"]["count"] == 1
     assert "240x240" in e["unexpected"]["images"]["lfw-deepfunneled/Small_S/Small_S_0001.jpg"]
@@ -354,11 +458,11 @@ def test_prepare_strict_raises(dirty_lfw_dir, tmp_path):
 def test_cache_matches_direct_decoding(lfw_dir, tmp_path, caplog):
     out = tmp_path / "processed"
     kw = {"data_dir": lfw_dir, "seed": 5}
-    direct = {s: D.load_faces("lfw", 48, s, processed_dir=out, **kw) for s in ("train", "test")}
+    direct = {s: D.load_faces("lfw", 48, s, processed_dir=out, **kw) for s in D.SPLITS}
     D.prepare(["lfw/default/48", "lfw/whole/250"], processed_dir=out, **kw)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="facefill.data"):
-        for s in ("train", "test"):
+        for s in D.SPLITS:
             assert np.array_equal(D.load_faces("lfw", 48, s, processed_dir=out, **kw), direct[s])
         assert np.array_equal(D.load_faces("lfw", 48, "train", 3, processed_dir=out, **kw), direct["train"][:3])
     assert all("from cache" in r.message for r in caplog.records)
@@ -373,11 +477,11 @@ def test_prepare_limit_and_corrupt_in_cache(dirty_lfw_dir, tmp_path):
     out = tmp_path / "processed"
     index = D.prepare(["lfw/default/32"], data_dir=dirty_lfw_dir, processed_dir=out, limit=5)
     e = index["datasets"]["lfw"]
-    assert len(e["cached"]) + e["corrupt"]["count"] + e["unexpected"]["count"] == 5  # 4 train + 1 test
+    assert len(e["cached"]) + e["corrupt"]["count"] + e["unexpected"]["count"] == 5  # 3 train + 1 val + 1 test
     assert e["limit"] == 5
     kw = {"data_dir": dirty_lfw_dir, "processed_dir": out}
     # beyond the cached prefix load_faces falls back to the archive: same result either way (or same error)
-    for s in ("train", "test"):
+    for s in D.SPLITS:
         for limit in (1, 4, None):
             try:
                 direct = D.load_faces("lfw", 32, s, limit, data_dir=dirty_lfw_dir, processed_dir=tmp_path / "x")
