@@ -23,17 +23,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .adversarial import composite
 from .inpaint.local import biharmonic, opencv
 from .masks import check_masks
 
 TRIVIAL = ("mean colour", "mean training image")
 CLASSICAL = ("Telea", "biharmonic")
-
-
-def composite(images: torch.Tensor, fill: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Known pixels from ``images``, hole pixels from ``fill`` (``masks``: 1 = missing)."""
-    m = masks.to(images.dtype)
-    return images * (1 - m) + fill.to(images.dtype) * m
 
 
 def mean_colour(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

@@ -7,10 +7,12 @@ Speed is measured, not guessed: variants run *interleaved step by step* in one p
 machines drift in speed within minutes, so back-to-back blocks would compare different machines),
 and we report the median per-step throughput after warm-up, plus ratios to the ``plain`` baseline.
 
-A model registers a *case*: a function ``(device, batch_size, variant) -> (step_fn, n_images)``
-where ``step_fn()`` runs one full training step. Variants: ``plain`` (the literal reference
-implementation in fp32, where a model has one — for the CE: the 4x4-conv bottleneck and
-non-fused Adam), ``fp32``, ``fp32+cl``, ``bf16``, ``bf16+cl`` (cl = channels_last).
+Every model has a *case* registered here — the benchmark imports the models, no model imports
+the benchmark: a function ``(device, batch_size, variant) -> (step_fn, n_images)`` where
+``step_fn()`` runs one full training step (most are built by :func:`training_case`). Variants:
+``plain`` (the literal reference implementation in fp32, where a model has one — for the CE: the
+4x4-conv bottleneck and non-fused Adam), ``fp32``, ``fp32+cl``, ``bf16``, ``bf16+cl``
+(cl = channels_last).
 """
 from __future__ import annotations
 
@@ -46,24 +48,47 @@ def variant_settings(variant: str, device: torch.device):
     return autocast_factory(device, precision), fmt
 
 
-# ----------------------------------------------------------------------------- built-in cases
+# ----------------------------------------------------------------------------- the cases
+# The benchmark imports the models (lazily, inside each case), never the reverse: importing a model
+# does not import the benchmark.
 
-def _ce_case(image_size: int, hole: int):
+def training_case(make_task, make_batch, plain: bool = False, why: str = "no separate literal reference: fp32 is the baseline"):
+    """A case timing ``task.training_step`` on one random batch.
+
+    ``make_task(variant)`` builds the task; ``make_batch(batch_size, device, memory_format)`` the
+    batch; ``plain=False`` skips the ``plain`` variant (saying ``why``)."""
+
     def case(device, batch_size, variant):
-        from .models import context_encoder as ce
-
-        cfg = ce.ContextEncoderConfig(image_size=image_size, hole=hole)
-        task = ce.ContextEncoderTask(cfg, fused_adam=variant != "plain")
-        if variant == "plain":  # train.lua literally: 4x4-conv bottleneck, fp32, contiguous, for-loop Adam
-            task.generator.forward = _LiteralForward(task.generator)  # type: ignore[method-assign]
+        if variant == "plain" and not plain:
+            raise NotImplementedError(why)
+        task = make_task(variant)
         autocast, fmt = variant_settings(variant, device)
         for m in task.modules.values():
             m.to(device=device, memory_format=fmt)
         task.configure(device)
-        x = (torch.rand(batch_size, 3, image_size, image_size, device=device) * 2 - 1).contiguous(memory_format=fmt)
-        return (lambda: task.training_step(x, autocast)), batch_size
+        batch = make_batch(batch_size, device, fmt)
+        return (lambda: task.training_step(batch, autocast)), batch_size
 
     return case
+
+
+def random_images(size: int):
+    """``make_batch`` of (N, 3, size, size) images uniform in [-1, 1]."""
+    return lambda n, device, fmt: (torch.rand(n, 3, size, size, device=device) * 2 - 1).contiguous(memory_format=fmt)
+
+
+# context encoder (Pathak); "plain" is train.lua literally: 4x4-conv bottleneck, fp32, contiguous, for-loop Adam
+
+def _ce_task(image_size: int, hole: int):
+    def make(variant):
+        from .models import context_encoder as ce
+
+        task = ce.ContextEncoderTask(ce.ContextEncoderConfig(image_size=image_size, hole=hole), fused_adam=variant != "plain")
+        if variant == "plain":
+            task.generator.forward = _LiteralForward(task.generator)  # type: ignore[method-assign]
+        return task
+
+    return make
 
 
 class _LiteralForward:
@@ -86,39 +111,154 @@ class _LiteralForward:
         return dec.net(F.relu(dec.bn(h)))
 
 
-register("ce128")(_ce_case(128, 64))
-register("ce64")(_ce_case(64, 32))
+register("ce128")(training_case(_ce_task(128, 64), random_images(128), plain=True))
+register("ce64")(training_case(_ce_task(64, 32), random_images(64), plain=True))
+
+
+# multi-scale context encoder (paper 000)
+
+def _mce_task(aggregation: str, width: int = 32):
+    def make(variant):
+        from .models import multiscale as ms
+
+        return ms.MultiScaleTask(ms.MultiScaleConfig(aggregation=aggregation, width=width))
+
+    return make
+
+
+_NO_MCE_REFERENCE = "there is no reference implementation to be literal about"
+register("mce250_add")(training_case(_mce_task("add"), random_images(250), why=_NO_MCE_REFERENCE))
+register("mce250_concat")(training_case(_mce_task("concat"), random_images(250), why=_NO_MCE_REFERENCE))
+register("mce250_add_w16")(training_case(_mce_task("add", 16), random_images(250), why=_NO_MCE_REFERENCE))
+register("mce250_concat_w16")(training_case(_mce_task("concat", 16), random_images(250), why=_NO_MCE_REFERENCE))
+
+
+# cascade context encoder (paper 001), random blocks
+
+def _cce_task(variant):
+    """One cascade step at the paper's size: frozen CE64 forward + CE128 D and G updates."""
+    from .models import cascade as cc
+
+    cfg = cc.CascadeConfig(mask_kind="random_blocks")
+    return cc.CascadeContextEncoderTask(cfg, cc.make_ce64_task(cfg).generator)
+
+
+def _ce64_image_task(variant):
+    """Step one: the full-image CE64 (the cascade's first stage)."""
+    from .models import cascade as cc
+
+    return cc.make_ce64_task(cc.CascadeConfig(mask_kind="random_blocks"))
+
+
+register("cce128")(training_case(_cce_task, random_images(128), why="the cascade has no separate literal reference; see ce128"))
+register("ce64_image")(training_case(_ce64_image_task, random_images(64), why="see ce64 for the literal train.lua baseline"))
+
+
+# ELU / max-pool context encoder (paper 002); "plain": fp32, NCHW, for-loop Adam
+
+def _elu_task(image_size: int, batch_norm: bool = False, width: int = 32, max_width: int = 256):
+    def make(variant):
+        from .models import elu_context_encoder as ece
+
+        cfg = ece.EluContextEncoderConfig(image_size=image_size, batch_norm=batch_norm, width=width, max_width=max_width)
+        return ece.EluContextEncoderTask(cfg, fused_adam=variant != "plain")
+
+    return make
+
+
+def _faces_and_masks(image_size: int):
+    def make(n, device, fmt):
+        from .models.elu_context_encoder import template_masks
+
+        x = random_images(image_size)(n, device, fmt)
+        masks = template_masks(image_size, n).to(device) * 2 - 1  # as fit delivers them: -1 / 1
+        return x, masks.expand(-1, 3, -1, -1).contiguous(memory_format=fmt)
+
+    return make
+
+
+register("elu_ce128")(training_case(_elu_task(128), _faces_and_masks(128), plain=True))
+register("elu_ce128_bn")(training_case(_elu_task(128, batch_norm=True), _faces_and_masks(128), plain=True))
+register("elu_ce128_w8")(training_case(_elu_task(128, width=8, max_width=128), _faces_and_masks(128), plain=True))  # default profile's size
+register("elu_ce128_w8_bn")(training_case(_elu_task(128, True, 8, 128), _faces_and_masks(128), plain=True))
+
+
+# DCGAN and the latent search of semantic inpainting (paper 003)
+
+def _dcgan_task(variant):
+    from .models.dcgan import DCGANConfig, DCGANTask
+
+    return DCGANTask(DCGANConfig())
+
+
+register("dcgan64")(training_case(_dcgan_task, random_images(64),
+                                  why="DCGAN has no separate literal reference form (its layers are Radford's as written)"))
+
+
+@register("semantic64")
+def _semantic_case(device, batch_size, variant):
+    """One Adam step of the latent search for ``batch_size`` z's (paper-size DCGAN, L_c + L_p)."""
+    from .inpaint.semantic import context_loss, context_weights, prior_loss
+    from .masks import make_masks
+
+    if variant == "plain":
+        raise NotImplementedError("no separate literal reference form")
+    task = _dcgan_task(variant)
+    autocast, fmt = variant_settings(variant, device)
+    for mod in task.modules.values():
+        mod.to(device=device, memory_format=fmt).eval()
+        for p in mod.parameters():
+            p.requires_grad_(False)
+    y = random_images(64)(batch_size, device, fmt)
+    W = context_weights(make_masks("center", 64, batch_size, hole=32).to(device))
+    z = (torch.rand(batch_size, 100, device=device) * 2 - 1).requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=0.03, betas=(0.9, 0.999))
+
+    def step():
+        with autocast():
+            g = task.generator(z)
+            d = task.discriminator(g)
+        loss = (context_loss(g.float(), y, W) + prior_loss(d, 0.003)).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            z.clamp_(-1, 1)
+
+    return step, batch_size
+
+
+# SRGAN (paper 004), EfficientNet-Lite0 content loss
+
+def _srgan_task(hr_size: int, scale: int, content: str):
+    def make(variant):
+        from .models.srgan import SRGANConfig, SRGANTask
+        from .perceptual import ContentLossConfig
+
+        return SRGANTask(SRGANConfig(scale=scale, hr_size=hr_size), ContentLossConfig(content=content))
+
+    return make
+
+
+def _hr_and_lr(hr_size: int, scale: int):
+    def make(n, device, fmt):
+        import torch.nn.functional as F
+
+        hr = random_images(hr_size)(n, device, fmt)
+        return hr, F.avg_pool2d(hr, scale).contiguous(memory_format=fmt)
+
+    return make
+
+
+register("srgan64x2")(training_case(_srgan_task(64, 2, "effnet_lite0"), _hr_and_lr(64, 2)))
+register("srgan64x4")(training_case(_srgan_task(64, 4, "effnet_lite0"), _hr_and_lr(64, 4)))
+register("srgan128x4")(training_case(_srgan_task(128, 4, "effnet_lite0"), _hr_and_lr(128, 4)))
 
 
 # ----------------------------------------------------------------------------- runner
 
-def _load_plugins() -> None:
-    """Import the model modules so their ``@register`` cases exist (missing ones are skipped)."""
-    import importlib
-
-    for mod in ("multiscale", "cascade", "elu_context_encoder", "dcgan", "srgan"):
-        try:
-            importlib.import_module(f"facefill.models.{mod}")
-        except ModuleNotFoundError:
-            pass
-    for mod in ("facefill.inpaint.semantic",):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError:
-            pass
-    # under `python -m facefill.bench` this module is __main__, while plugins registered their
-    # cases in the importable `facefill.bench`: merge those in
-    import sys
-
-    imported = sys.modules.get("facefill.bench")
-    if imported is not None and imported.CASES is not CASES:
-        for name, case in imported.CASES.items():
-            CASES.setdefault(name, case)
-
-
 def benchmark(models=None, variants=VARIANTS, batch_size: int = 32, steps: int = 6, warmup: int = 2, device: str = "auto") -> pd.DataFrame:
     """Median images/s per (model, variant), variants interleaved step by step."""
-    _load_plugins()
     dev = resolve_device(device)
     rows = []
     for name in models or list(CASES):
@@ -165,7 +305,6 @@ def main(argv=None) -> int:
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
     print(f"device: {dev} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}, batch {args.batch_size}, "
           f"median of {args.steps} steps after {args.warmup} warm-up, variants interleaved", flush=True)
-    _load_plugins()
     frames = []
     for model in args.models or list(CASES):  # one model at a time, printed as soon as it is measured
         try:

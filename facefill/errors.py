@@ -27,3 +27,14 @@ class MaskError(FacefillError, ValueError):
 
 class TrainingDivergedError(FacefillError, RuntimeError):
     """A loss became NaN/inf; the last good checkpoint is kept."""
+
+
+class Interrupted(FacefillError, KeyboardInterrupt):
+    """Ctrl-C (or a kernel interrupt) stopped training; the last checkpoint is kept.
+
+    Also a ``KeyboardInterrupt``, so code that handles Ctrl-C still does; in IPython / papermill
+    the cell shows this one-line message instead of a traceback.
+    """
+
+    def _render_traceback_(self):  # IPython's hook for a custom traceback
+        return [f"{type(self).__name__}: {self}"]

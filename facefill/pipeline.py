@@ -2,24 +2,33 @@
 
 ``python -m facefill.pipeline run context_encoder`` is what ``dvc.yaml`` calls. It
 
-1. reads ``params.yaml`` and the section of the active profile (``--profile`` overrides),
-2. refuses keys the notebook's ``parameters`` cell does not define (and vice versa),
+1. reads ``params.yaml``: the notebook's ``base`` section updated with the active profile's overrides
+   (``--profile`` chooses another profile),
+2. refuses keys the notebook's ``parameters`` cell does not define (and vice versa), and values of the
+   wrong type or out of range (:func:`facefill.config.check_parameters`),
 3. empties ``reports/<notebook>/`` (outputs are fully rewritten on every run) — but only a folder that
    a previous run marked as its own (:data:`OUTPUT_MARKER`), never the project, ``$HOME`` or a folder
    holding ``.git`` or the checkpoints (:func:`prepare_output_dir`); checkpoints live in
    ``models/<notebook>/`` and survive, so an interrupted stage resumes instead of retraining,
-4. executes a *copy* of the notebook with papermill (the source is never executed in place).
+4. builds the notebook from its py:percent source ``notebooks/<notebook>.py`` (the file the DVC stage
+   depends on, so saving the .ipynb from Jupyter with outputs does not invalidate the stage) into the
+   output folder and executes it there with papermill; the kernel's printed output (resuming, config
+   changed, results) is echoed to this process's stderr, and ``FACEFILL_PIPELINE=1`` tells the notebook
+   it runs in the pipeline (:func:`facefill.reporting.use_pipeline_backend`).
 
 ``python -m facefill.pipeline check`` validates every section of every profile against the notebooks.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
 import shutil
 import sys
 from pathlib import Path
 
-from .config import PROFILES, load_params, repo_root, section
+from .config import PROFILES, _did_you_mean, check_parameters, load_params, repo_root, section
 from .errors import ConfigError, FacefillError
 
 #: params.yaml section → notebook (one DVC stage each, in reading order)
@@ -39,11 +48,21 @@ OUTPUT_MARKER = ".facefill-output"
 COMMON = ("profile", "seed", "data_dir", "processed_dir", "output_dir", "checkpoint_dir")
 
 
+#: environment variable the runner sets for the kernel (papermill kernels inherit the environment)
+PIPELINE_ENV = "FACEFILL_PIPELINE"
+
+
 def notebook_path(name: str, root: Path | None = None) -> Path:
+    """The committed ``notebooks/<notebook>.ipynb`` (generated from :func:`source_path`; open it in Jupyter)."""
     root = root or repo_root()
     if name not in NOTEBOOKS:
         raise ConfigError(f"unknown stage {name!r}; stages: {list(NOTEBOOKS)}.")
     return root / "notebooks" / f"{NOTEBOOKS[name]}.ipynb"
+
+
+def source_path(name: str, root: Path | None = None) -> Path:
+    """The py:percent source ``notebooks/<notebook>.py``: what the stage depends on and executes."""
+    return notebook_path(name, root).with_suffix(".py")
 
 
 def notebook_parameters(name: str, profile: str | None = None, params: dict | None = None, root: Path | None = None) -> dict:
@@ -69,15 +88,82 @@ def notebook_parameters(name: str, profile: str | None = None, params: dict | No
 
 
 def check_against_notebook(name: str, values: dict, root: Path | None = None, where: str = "") -> None:
-    import papermill
+    """``values`` must set exactly the parameters the notebook's source declares, each of the type of
+    its default and within its range (:func:`facefill.config.check_parameters`)."""
+    from .notebooks import declared_parameters
 
-    declared = papermill.inspect_notebook(str(notebook_path(name, root)))
-    unknown = sorted(set(values) - set(declared))
+    src = source_path(name, root)
+    declared = declared_parameters(src)
+    where = where or name
+    unknown = [k for k in values if k not in declared]
     missing = sorted(set(declared) - set(values))
     if unknown:
-        raise ConfigError(f"{where or name}: {unknown} are not parameters of {NOTEBOOKS[name]}.ipynb (its parameters: {sorted(declared)}).")
+        hints = "".join(_did_you_mean(k, declared) for k in unknown)
+        raise ConfigError(f"{where}: {unknown} are not parameters of {src.name}.{hints} Its parameters: {sorted(declared)}.")
     if missing:
-        raise ConfigError(f"{where or name}: params.yaml does not set {missing}, which {NOTEBOOKS[name]}.ipynb declares; add them to every profile.")
+        raise ConfigError(f"{where}: params.yaml does not set {missing}, which {src.name} declares; add them to its base section.")
+    check_parameters(values, declared, where)
+
+
+class _KernelOutput(logging.Formatter):
+    """papermill's log records of the kernel's output, as the kernel printed them."""
+
+    def format(self, record):
+        return record.getMessage().rstrip("\n")
+
+
+#: papermill's own bookkeeping lines, not the notebook's output
+_PAPERMILL_NOISE = ("Executing Cell ", "Ending Cell ", "Executing notebook with kernel", "Input Notebook", "Output Notebook", "Working directory")
+
+
+@contextlib.contextmanager
+def kernel_output_to_stderr(stream=None):
+    """Show what the kernel prints (papermill ``log_output=True`` logs it to the ``papermill`` logger)
+    on ``stream`` (stderr), plain, so ``dvc repro`` and ``pipeline run`` show resuming / config
+    changed / results as they happen. Restores the logger afterwards."""
+    logger = logging.getLogger("papermill")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(_KernelOutput())
+    handler.addFilter(lambda r: not r.getMessage().startswith(_PAPERMILL_NOISE))
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # no second copy through the root logger
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str):
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def build_executable(name: str, dest: Path, root: Path | None = None) -> Path:
+    """Write the notebook of stage ``name``, built from its .py source, to ``dest`` (to be executed
+    there). The committed .ipynb is never executed: it may hold outputs saved from Jupyter."""
+    import nbformat
+
+    from .notebooks import build
+
+    src = source_path(name, root)
+    if not src.exists():
+        raise ConfigError(f"{src} not found: the .py is the notebook's source (jupytext py:percent).")
+    nb = build(src, keep_from=notebook_path(name, root))
+    nb.metadata.get("jupytext", {}).pop("formats", None)  # the executed copy is not paired with a .py
+    nbformat.write(nb, dest)
+    return dest
 
 
 def run(name: str, profile: str | None = None, output_dir: str | None = None, checkpoint_dir: str | None = None) -> Path:
@@ -93,12 +179,14 @@ def run(name: str, profile: str | None = None, output_dir: str | None = None, ch
 
     out = prepare_output_dir(root / values["output_dir"], root / values["checkpoint_dir"], root, name)
     executed = out / f"{NOTEBOOKS[name]}.ipynb"
+    build_executable(name, executed, root)  # executed in place: papermill reads it, then overwrites it
     print(f"[facefill] {name}: profile={values['profile']} → {executed}", flush=True)
     try:
-        papermill.execute_notebook(
-            str(notebook_path(name, root)), str(executed), parameters=values, cwd=str(root),
-            kernel_name="python3", progress_bar=False, log_output=True,
-        )
+        with _env(PIPELINE_ENV, "1"), kernel_output_to_stderr():
+            papermill.execute_notebook(
+                str(executed), str(executed), parameters=values, cwd=str(root),
+                kernel_name="python3", progress_bar=False, log_output=True,
+            )
     except papermill.PapermillExecutionError as e:
         raise FacefillError(
             f"{NOTEBOOKS[name]}.ipynb failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
@@ -226,6 +314,9 @@ def code_deps(name: str, root: Path | None = None) -> list[str]:
     text = notebook_path(name, root).with_suffix(".py").read_text()
     for key in re.findall(r"paper_numbers\(\s*[\"']([\w.-]+)[\"']", text):
         seen.add(pkg / "paper_numbers" / f"{key}.yaml")
+    for f in list(seen):  # a paper's study module reads the YAML of the same name beside it
+        if f.parent == pkg / "experiments" and f.with_suffix(".yaml").exists():
+            seen.add(f.with_suffix(".yaml"))
     return sorted(str(p.relative_to(root)) for p in seen)
 
 
@@ -234,7 +325,7 @@ def check_all(root: Path | None = None) -> int:
     params = load_params(root / "params.yaml")
     n = 0
     for name in NOTEBOOKS:
-        if not notebook_path(name, root).exists():
+        if not source_path(name, root).exists():
             continue
         for profile in PROFILES:
             check_against_notebook(name, notebook_parameters(name, profile, params, root), root, where=f"params.yaml {profile}.{name}")
@@ -250,7 +341,7 @@ def main(argv=None) -> int:
     r.add_argument("--profile", choices=PROFILES)
     r.add_argument("--output-dir")
     r.add_argument("--checkpoint-dir")
-    sub.add_parser("check", help="validate params.yaml against every notebook's parameters cell")
+    sub.add_parser("check", help="validate params.yaml (every profile: keys, types, ranges) against every notebook's parameters cell")
     sub.add_parser("prepare", help="the prepare_data stage: decode the data.variants of params.yaml")
     d = sub.add_parser("deps", help="print the package files a stage uses (its dvc.yaml code deps)")
     d.add_argument("stage", choices=list(NOTEBOOKS))

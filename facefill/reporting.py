@@ -19,7 +19,7 @@ import yaml
 
 from .config import PROFILES, check_keys, repo_root
 from .errors import ConfigError
-from .runtime import resolve_device, set_seed
+from .runtime import configure_reproducibility, resolve_device, set_seed
 
 PAPER_NUMBERS = Path(__file__).with_name("paper_numbers")
 
@@ -104,24 +104,82 @@ def start(name: str, params: Mapping[str, Any], expected: Iterable[str] | None =
     """Begin a notebook run: validate the parameters, seed everything, create the output folders.
 
     ``params`` is the notebook's parameter dict (the ``parameters`` cell after papermill's
-    injection); ``expected`` the names the notebook declares, to catch stray keys.
+    injection); ``expected`` the names the notebook declares, to catch stray keys. When the
+    notebook's source ``notebooks/<name>.py`` exists, ``params`` is also checked against its
+    parameters cell (:func:`check_notebook_parameters`): a name papermill injected that the cell
+    does not declare (``-p stepz 3``) and a value of the wrong type or range (``-p steps '"6"'``)
+    stop the notebook here, in its first cell, instead of training on defaults.
     """
     params = dict(params)
     if expected is not None:
         check_keys(params, set(expected), f"the parameters of {name}")
+    root = repo_root()
+    source = notebook_source(name, root)
+    if source is not None:
+        check_notebook_parameters(name, params, source)
     if params.get("profile") not in PROFILES:
         raise ConfigError(f"profile={params.get('profile')!r}; choose one of {PROFILES}.")
-    root = repo_root()
     out = (root / params["output_dir"]).resolve()
     ckpt = (root / params["checkpoint_dir"]).resolve()
     out.mkdir(parents=True, exist_ok=True)
     ckpt.mkdir(parents=True, exist_ok=True)
+    environment = configure_reproducibility(device=params.get("device", "auto"))
     set_seed(int(params["seed"]))
     device = resolve_device(params.get("device", "auto"))
     run = Run(name, params, root, out, ckpt, device)
-    print(f"{name}: profile={params['profile']} seed={params['seed']} device={device} "
+    (out / "environment.json").write_text(json.dumps(_jsonable(environment), indent=2, sort_keys=True) + "\n")
+    print(f"{name}: profile={params['profile']} seed={params['seed']} device={device} threads={environment['threads']} "
           f"torch={torch.__version__} python={platform.python_version()}\n  outputs → {out}\n  checkpoints → {ckpt}")
     return run
+
+
+def notebook_source(name: str, root: Path | None = None) -> Path | None:
+    """The source of notebook ``name``: ``notebooks/<name>.py`` (else the .ipynb), or None."""
+    root = root or repo_root()
+    for suffix in (".py", ".ipynb"):
+        path = root / "notebooks" / f"{name}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def check_notebook_parameters(name: str, params: Mapping[str, Any], source: str | Path) -> None:
+    """Compare the names and values a notebook received with its parameters cell in ``source``.
+
+    ``params`` holds the plain globals of the kernel (see :func:`notebook_parameter_names`), which
+    include what papermill injected. A name that is neither declared in the parameters cell nor bound
+    anywhere in the notebook can only have come from outside (``papermill -p stepz 3``): a
+    ConfigError with a did-you-mean. Declared values are checked against the type of their default
+    and their range (:func:`facefill.config.check_parameters`).
+    """
+    from .config import _did_you_mean, check_parameters
+    from .notebooks import declared_parameters, top_level_names
+
+    declared = declared_parameters(source)
+    unknown = [k for k in params if k not in declared]
+    if unknown:
+        unknown = [k for k in unknown if k not in top_level_names(source)]
+    if unknown:
+        hints = "".join(_did_you_mean(k, declared) for k in unknown)
+        raise ConfigError(
+            f"{name}: unknown parameter(s) {unknown}: the notebook's parameters cell does not declare them "
+            f"(passed with papermill -p, or defined by hand in this kernel session: restart it).{hints} "
+            f"Its parameters: {sorted(declared)}.")
+    check_parameters({k: v for k, v in params.items() if k in declared}, declared,
+                     f"{name} (parameters cell or papermill -p)", style="notebook")
+
+
+def use_pipeline_backend() -> None:
+    """Switch matplotlib to the non-interactive Agg backend when ``python -m facefill.pipeline run``
+    executes this notebook (it sets ``FACEFILL_PIPELINE=1``, which the kernel inherits); in Jupyter
+    and under nbval the notebook keeps its inline backend. Figures are saved to the report folder
+    either way. Call it before the first figure."""
+    import os
+
+    if os.environ.get("FACEFILL_PIPELINE") == "1":
+        import matplotlib
+
+        matplotlib.use("Agg")
 
 
 def compare(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -170,5 +228,26 @@ def loss_figure(history: pd.DataFrame, columns: list[str], title: str, logy: boo
         ax.set_yscale("log")
     ax.set_title(title)
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def loss_figure_runs(histories: Mapping[str, pd.DataFrame], columns: list[str], title: str, logy: bool = True):
+    """One panel per column, one series per run (e.g. per seed); NaN rows (columns logged every k
+    steps only, such as a validation loss) are skipped."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.2), squeeze=False)
+    for ax, c in zip(axes[0], columns):
+        for name, h in histories.items():
+            if c in h:
+                d = h[["step", c]].dropna()
+                ax.plot(d["step"], d[c], label=name)
+        ax.set_xlabel("step")
+        ax.set_title(c)
+        if logy:
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -1,9 +1,11 @@
-"""Device, precision and seeding: the only place that decides where and how tensors compute."""
+"""Device, precision, seeding and reproducibility: the only place that decides where and how tensors compute."""
 from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import random
+import sys
 from functools import partial
 
 import numpy as np
@@ -19,6 +21,67 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds CUDA
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def configure_reproducibility(threads: int | None = None, device: str = "auto") -> dict:
+    """Make results repeatable on this machine and return a record of the run environment.
+
+    * the intra-op thread count is fixed to ``threads``, else ``$FACEFILL_THREADS``, else the
+      current count (floating-point reductions split differently with another count, so the
+      number is recorded either way);
+    * ``torch.use_deterministic_algorithms(True, warn_only=True)`` (an op without a deterministic
+      kernel warns instead of failing), cuDNN deterministic and no cuDNN autotuning;
+    * ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` unless already set (needed for deterministic cuBLAS).
+
+    Seeding stays with :func:`set_seed`. Bit-identical results need the same machine type,
+    thread count and library versions: the returned dict (threads, versions, device, CPU model,
+    deterministic flag) is what to report next to the numbers.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        facefill_version = version("facefill")
+    except PackageNotFoundError:  # a source checkout that was never installed
+        facefill_version = "unknown"
+    if threads is None and os.environ.get("FACEFILL_THREADS", "").strip():
+        raw = os.environ["FACEFILL_THREADS"].strip()
+        try:
+            threads = int(raw)
+        except ValueError:
+            raise ConfigError(f"FACEFILL_THREADS={raw!r}: must be a whole number of threads (e.g. 2).") from None
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"threads={threads}: must be >= 1.")
+        torch.set_num_threads(threads)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+    dev = resolve_device(device)
+    return {
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+        "facefill": facefill_version,
+        "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+        "cpu": _cpu_model(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    }
 
 
 def resolve_device(device: str = "auto") -> torch.device:

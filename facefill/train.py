@@ -13,26 +13,48 @@ A task is any object with
 
 Batches are drawn without replacement inside each epoch from a permutation that is a pure function
 of ``(seed, epoch)``, so a resumed run sees exactly the batches an uninterrupted run would.
-Checkpoints hold modules, optimisers, step, RNG states and history, are written atomically and
-loaded with ``weights_only=True``.
+Checkpoints hold modules, optimisers, step, RNG states, history and a ``meta`` record (facefill
+version, task class, model and training configs), are written atomically and loaded with
+``weights_only=True``.
+
+Faults end in one clear message and lose nothing:
+
+* Ctrl-C (or a kernel interrupt) raises :class:`facefill.errors.Interrupted` naming the checkpoint
+  that is kept; rerunning resumes from it. A checkpoint being written is finished first.
+* Each save keeps the previous checkpoint (``last.pt`` → ``previous.pt``). An unreadable
+  ``last.pt`` is moved aside to ``corrupt-<timestamp>.pt`` and the run resumes from
+  ``previous.pt`` when that one belongs to the same run, else starts afresh.
+* An output or checkpoint folder that cannot be written is reported before training starts.
+* A checkpoint of another configuration is moved aside to ``stale-<fingerprint>.pt``; only the
+  most recent such file is kept.
+
+Everything ``fit`` has to tell goes through :func:`notice`.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import math
 import os
+import random
+import signal
+import sys
+import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from tqdm import tqdm
 
-from .errors import ConfigError, TrainingDivergedError
+from . import __version__
+from .errors import ConfigError, FacefillError, Interrupted, TrainingDivergedError
 from .runtime import autocast_factory, resolve_device, resolve_precision, set_seed
 
 
@@ -94,7 +116,9 @@ class BatchOrder:
 
 #: TrainConfig fields that do not change what a step computes: a run may be resumed (or extended)
 #: with other values of these.
-RESUMABLE_FIELDS = ("steps", "log_every", "sample_every", "checkpoint_every", "progress")
+#: ``validate_every`` is an argument of :func:`fit`, not a TrainConfig field, so it never enters the
+#: fingerprint; it is listed so that it stays out should it ever become one.
+RESUMABLE_FIELDS = ("steps", "log_every", "sample_every", "checkpoint_every", "progress", "validate_every")
 
 
 def config_fingerprint(*configs: Any) -> str:
@@ -122,7 +146,81 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-def save_checkpoint(path: Path, task, step: int, history: list[dict], fingerprint: str) -> None:
+def notice(msg: str) -> None:
+    """Tell the user something about the run (resuming, a checkpoint moved aside, an interrupt).
+
+    Printed with ``flush=True`` to ``sys.stdout`` — the notebook cell, or the terminal of a plain
+    script. When stdout is redirected inside Python (a Jupyter / papermill kernel, a captured test)
+    the line also goes to the process's own stderr, i.e. the terminal that started the kernel
+    (``papermill`` run by hand). Inside an ipykernel, whose stderr file descriptor is piped back into
+    the notebook, it is written to the kernel's saved copy of the original stderr, so the notebook
+    does not show it twice. Under ``python -m facefill.pipeline run`` (``FACEFILL_PIPELINE=1``) the
+    runner already echoes the kernel's stdout to the terminal, so stdout alone is used there.
+    """
+    print(msg, flush=True)
+    if sys.stdout is sys.__stdout__ or os.environ.get("FACEFILL_PIPELINE") == "1":
+        return  # stdout already reaches the terminal
+    try:
+        fd = getattr(sys.stderr, "_original_stdstream_copy", None)  # ipykernel's echo of the real stderr
+        if isinstance(fd, int):
+            os.write(fd, (msg + "\n").encode(errors="replace"))
+        elif sys.__stderr__ is not None:
+            print(msg, file=sys.__stderr__, flush=True)
+    except (OSError, ValueError):
+        pass  # no terminal to reach: stdout has it
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Hold Ctrl-C until the block is done (a checkpoint is never left half-renamed), then raise it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    hit: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: hit.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if hit and callable(old):
+            old(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt
+
+
+def _plain(v):
+    """Only types that ``torch.load(weights_only=True)`` accepts; anything else becomes its str."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return str(v)
+
+
+def checkpoint_meta(task, cfg: TrainConfig | None = None) -> dict:
+    """What a checkpoint says about its model: facefill version, task class, model and training configs."""
+    task_cfg = getattr(task, "cfg", None)
+    is_dc = dataclasses.is_dataclass(task_cfg) and not isinstance(task_cfg, type)
+    return _plain({
+        "facefill_version": __version__,
+        "task": type(task).__name__,
+        "config": asdict(task_cfg) if is_dc else None,
+        "train_config": asdict(cfg) if cfg is not None else None,
+    })
+
+
+def previous_path(path: Path) -> Path:
+    """Where ``save_checkpoint`` keeps the checkpoint it replaces: ``last.pt`` → ``previous.pt``."""
+    path = Path(path)
+    return path.with_name("previous.pt" if path.name == "last.pt" else f"{path.stem}.previous{path.suffix}")
+
+
+def save_checkpoint(path: Path, task, step: int, history: list[dict], fingerprint: str,
+                    cfg: TrainConfig | None = None) -> None:
+    """Write the checkpoint atomically, keeping the one it replaces as :func:`previous_path`."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "step": step,
@@ -131,10 +229,14 @@ def save_checkpoint(path: Path, task, step: int, history: list[dict], fingerprin
         "optimizers": {k: o.state_dict() for k, o in task.optimizers.items()},
         "rng": _rng_state(),
         "history": history,
+        "meta": checkpoint_meta(task, cfg),
     }
     tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)  # atomic: a crash never leaves a half-written checkpoint
+    with _interrupts_deferred():
+        torch.save(payload, tmp)
+        if path.exists():
+            os.replace(path, previous_path(path))  # the last good one stays until the new one is in place
+        os.replace(tmp, path)  # atomic: a crash never leaves a half-written checkpoint under this name
 
 
 def load_checkpoint(path: Path, map_location="cpu") -> dict:
@@ -156,6 +258,139 @@ def _save_grid(rows: torch.Tensor, n_cols: int, path: Path) -> None:
     save_image(rows.float().clamp(-1, 1), path, nrow=n_cols, normalize=True, value_range=(-1, 1), padding=2)
 
 
+# --------------------------------------------------------------------------- faults around checkpoints
+
+def _mb(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.1f} MB"
+
+
+def _check_writable(folder: Path, what: str, param: str) -> None:
+    """Fail before training when ``folder`` cannot be created or written (probe: a small temp file)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".facefill-write-probe-", dir=folder)
+        try:
+            os.write(fd, b"facefill")
+        finally:
+            os.close(fd)
+            os.unlink(name)
+    except OSError as e:
+        raise FacefillError(
+            f"cannot write to the {what} {folder} ({e.strerror or e}): make it writable or choose another {param}."
+        ) from None
+
+
+def _read_checkpoint(path: Path, device) -> dict | None:
+    """The checkpoint at ``path``; when it cannot be read it is moved aside to ``corrupt-<timestamp>.pt``."""
+    try:
+        ckpt = load_checkpoint(path, map_location=device)
+        if not isinstance(ckpt, dict) or not {"step", "fingerprint", "modules"} <= ckpt.keys():
+            raise ValueError("not a facefill checkpoint")
+        return ckpt
+    except (MemoryError, torch.cuda.OutOfMemoryError):
+        raise  # the machine, not the file
+    except Exception as e:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside, n = path.with_name(f"corrupt-{stamp}.pt"), 1
+        while aside.exists():
+            aside, n = path.with_name(f"corrupt-{stamp}-{n}.pt"), n + 1
+        os.replace(path, aside)
+        reason = (str(e).strip().splitlines() or [""])[0].split(". ")[0].rstrip(".")[:160]  # first sentence
+        notice(f"checkpoint {path} is unreadable ({type(e).__name__}: {reason}); moved it to {aside.name} "
+               "(kept for inspection, delete it when done)")
+        return None
+
+
+def _prune_stale(folder: Path, keep: Path | None = None) -> tuple[int, int]:
+    """Delete the ``stale-*.pt`` files of ``folder`` except ``keep`` (default: the newest); (count, bytes)."""
+    stale = [f for f in folder.glob("stale-*.pt") if f.is_file()]
+    if keep is None and stale:
+        keep = max(stale, key=lambda f: f.stat().st_mtime)
+    n = freed = 0
+    for f in stale:
+        if f != keep:
+            freed += f.stat().st_size
+            f.unlink()
+            n += 1
+    return n, freed
+
+
+def _move_stale(path: Path, ckpt: dict, steps: int) -> None:
+    """Move a checkpoint of another run to ``stale-<fingerprint>.pt``, the only stale file kept."""
+    stale = path.with_name(f"stale-{ckpt['fingerprint']}.pt")
+    os.replace(path, stale)
+    os.utime(stale)  # "most recent" = most recently moved aside
+    prev = previous_path(path)
+    if path.name != prev.name and prev.exists():
+        prev.unlink()  # an older checkpoint of the same (stale) run: save_checkpoint rotates within one run
+    n, freed = _prune_stale(path.parent, keep=stale)
+    why = (f"config changed: {path} belongs to another configuration"
+           if ckpt["step"] <= steps else
+           f"steps changed: {path} is at step {ckpt['step']}, beyond steps={steps}")
+    msg = f"{why}; moved it to {stale} ({_mb(stale.stat().st_size)} on disk, the only stale checkpoint kept) and starting afresh"
+    if n:
+        msg += f"; deleted {n} older stale checkpoint(s), {_mb(freed)} freed"
+    notice(msg)
+
+
+def _find_resumable(ckpt_path: Path, fingerprint: str, steps: int, device) -> tuple[dict | None, Path | None]:
+    """The checkpoint to resume from and its path: ``last.pt``, else ``previous.pt``, else none."""
+    def matches(c):
+        return c["fingerprint"] == fingerprint and c["step"] <= steps
+
+    lost = False
+    if ckpt_path.exists():
+        ckpt = _read_checkpoint(ckpt_path, device)
+        if ckpt is not None:
+            if matches(ckpt):
+                return ckpt, ckpt_path
+            _move_stale(ckpt_path, ckpt, steps)
+            return None, None
+        lost = True
+    prev = previous_path(ckpt_path)
+    if prev.exists():
+        ckpt = _read_checkpoint(prev, device)
+        if ckpt is not None:
+            if matches(ckpt):
+                if lost:
+                    notice(f"falling back to the previous checkpoint {prev} (step {ckpt['step']})")
+                return ckpt, prev
+            _move_stale(prev, ckpt, steps)
+    if lost:
+        notice(f"no usable checkpoint left in {ckpt_path.parent}: starting afresh")
+    return None, None
+
+
+def _validation(validate: Callable[[], dict], modules: dict) -> dict[str, float]:
+    """Call ``validate`` without disturbing training: train/eval flags and RNG states are restored."""
+    modes = [(m, m.training) for root in modules.values() for m in root.modules()]
+    rng, py_rng, np_rng = _rng_state(), random.getstate(), np.random.get_state()
+    try:
+        values = validate()
+    finally:
+        for m, training in modes:
+            m.training = training
+        _set_rng_state(rng)
+        random.setstate(py_rng)
+        np.random.set_state(np_rng)
+    if not isinstance(values, dict):
+        raise ConfigError(f"validate() must return a dict of floats (e.g. {{'val_rec': 0.1}}), got {type(values).__name__}.")
+    if {"step", "images_per_s"} & values.keys():
+        raise ConfigError("validate() must not return the keys 'step' or 'images_per_s': name them e.g. 'val_rec'.")
+    return {k: float(v) for k, v in values.items()}
+
+
+def default_validate_every(steps: int, log_every: int) -> int:
+    """``steps // 25`` as a multiple of ``log_every`` (rounded down, at least ``log_every``).
+
+    Rounding down keeps ≥ 25 validation points (plus the final step) whenever
+    ``log_every <= steps // 25``; shorter runs get one point per log row.
+    """
+    return max(log_every, (steps // 25) // log_every * log_every)
+
+
+# --------------------------------------------------------------------------- the loop
+
 def fit(
     task,
     train_images,
@@ -164,20 +399,38 @@ def fit(
     checkpoint_dir: str | Path | None = None,
     sample_images=None,
     fingerprint_extra: Any = None,
+    validate: Callable[[], dict[str, float]] | None = None,
+    validate_every: int | None = None,
 ) -> pd.DataFrame:
     """Train ``task`` on uint8 (N, H, W, 3) images for ``cfg.steps`` steps; returns the loss history.
 
     ``train_images`` may also be a tuple of such arrays with the same N (e.g. HR and LR images):
     the task then receives a tuple of batches. Writes ``out_dir/history.csv`` and sample grids
-    ``out_dir/samples/step_XXXXXX.png``; checkpoints go to ``checkpoint_dir/last.pt``. When that
-    file exists for the same configuration, training resumes from it (a finished run is not redone).
+    ``out_dir/samples/step_XXXXXX.png``; checkpoints go to ``checkpoint_dir/last.pt`` (the one
+    before it is kept as ``previous.pt``). When a checkpoint of the same configuration exists,
+    training resumes from it (a finished run is not redone).
+
+    ``validate`` (optional) returns held-out metrics such as ``{"val_rec": 0.12}``; it is called
+    every ``validate_every`` steps (default :func:`default_validate_every`) and at the last step,
+    and its values join the history row of that step (NaN in the other rows). It should put the
+    modules it uses in eval mode and use ``torch.no_grad()``; ``fit`` restores every module's
+    train/eval flag and the torch / NumPy / Python RNG states afterwards, so a run with validation
+    trains bit-identically to one without. Its time is not counted in ``images_per_s``.
+
+    Ctrl-C raises :class:`facefill.errors.Interrupted` (a ``KeyboardInterrupt`` and a
+    ``FacefillError``) with a one-line message naming the checkpoint kept.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = Path(checkpoint_dir or out_dir / "checkpoints") / "last.pt"
+    ckpt_dir = Path(checkpoint_dir or out_dir / "checkpoints")
+    ckpt_path = ckpt_dir / "last.pt"
+    _check_writable(out_dir, "output folder", "output_dir")
+    _check_writable(ckpt_dir, "checkpoint folder", "checkpoint_dir")
     arrays = tuple(_as_uint8_tensor(a) for a in (train_images if isinstance(train_images, tuple) else (train_images,)))
     if len({a.shape[0] for a in arrays}) != 1:
         raise ConfigError("all training arrays must have the same number of images.")
+    if validate_every is not None and validate_every < 1:
+        raise ConfigError(f"validate_every={validate_every}: must be >= 1 (or None for the default).")
+    val_every = validate_every or default_validate_every(cfg.steps, cfg.log_every)
 
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
@@ -193,20 +446,19 @@ def fit(
 
     history: list[dict] = []
     start = 0
-    if ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path, map_location=device)
-        if ckpt["fingerprint"] == fingerprint and ckpt["step"] <= cfg.steps:
-            for k, m in task.modules.items():
-                m.load_state_dict(ckpt["modules"][k])
-            for k, o in task.optimizers.items():
-                o.load_state_dict(ckpt["optimizers"][k])
-            _set_rng_state(ckpt["rng"])
-            start, history = ckpt["step"], list(ckpt["history"])
-            print(f"resuming from {ckpt_path} at step {start}/{cfg.steps}")
-        else:
-            stale = ckpt_path.with_name(f"stale-{ckpt['fingerprint']}.pt")
-            os.replace(ckpt_path, stale)  # another configuration: keep it, but start afresh
-            print(f"{ckpt_path} belongs to another configuration (or a longer run); moved it to {stale.name} and starting afresh")
+    n_stale, freed = _prune_stale(ckpt_dir)  # older layouts may hold several
+    if n_stale:
+        notice(f"deleted {n_stale} older stale checkpoint(s) in {ckpt_dir}, {_mb(freed)} freed")
+    ckpt, resumed_from = _find_resumable(ckpt_path, fingerprint, cfg.steps, device)
+    if ckpt is not None:
+        for k, m in task.modules.items():
+            m.load_state_dict(ckpt["modules"][k])
+        for k, o in task.optimizers.items():
+            o.load_state_dict(ckpt["optimizers"][k])
+        _set_rng_state(ckpt["rng"])
+        start, history = ckpt["step"], list(ckpt["history"])
+        notice(f"resuming from {resumed_from} at step {start}/{cfg.steps}")
+    del ckpt
 
     order = BatchOrder(arrays[0].shape[0], cfg.batch_size, cfg.seed)
     flip_gen = torch.Generator().manual_seed(cfg.seed + 7)
@@ -238,36 +490,60 @@ def fit(
             n_cols = (fixed[0] if isinstance(fixed, tuple) else fixed).shape[0]
             _save_grid(rows, n_cols, out_dir / "samples" / f"step_{step:06d}.png")
 
-    last_good = start
+    def kept() -> str:
+        if good_path is None:
+            return f"no checkpoint was written yet (the first comes at step {min(cfg.checkpoint_every, cfg.steps)})"
+        return f"the checkpoint at step {good_step} ({good_path}) is kept"
+
+    good_step, good_path = start, resumed_from
+    current = start
     t_last = time.perf_counter()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not cfg.progress, mininterval=2.0, desc="train")
-    for step in bar:
-        logs = task.training_step(batch_at(step), autocast)
-        values = {k: float(v) for k, v in logs.items()}
-        bad = [k for k, v in values.items() if not math.isfinite(v)]
-        if bad:
+    try:
+        for step in bar:
+            current = done = step + 1
+            logs = task.training_step(batch_at(step), autocast)
+            values = {k: float(v) for k, v in logs.items()}
+            bad = [k for k, v in values.items() if not math.isfinite(v)]
+            if bad:
+                write_history()
+                raise TrainingDivergedError(
+                    f"step {step}: {', '.join(f'{k}={values[k]}' for k in bad)} is not finite. Training stopped; "
+                    f"{kept()}. Try a lower learning rate, precision='fp32', or another seed."
+                )
+            row = None
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                now = time.perf_counter()
+                n_steps = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
+                row = {"step": done, **values, "images_per_s": n_steps * cfg.batch_size / max(now - t_last, 1e-9)}
+                history.append(row)
+                t_last = now
+                bar.set_postfix({k: f"{v:.3g}" for k, v in list(values.items())[:4]})
+            if validate is not None and (done % val_every == 0 or done == cfg.steps):
+                t0 = time.perf_counter()
+                val = _validation(validate, task.modules)
+                if row is None:
+                    row = {"step": done}
+                    history.append(row)
+                row.update(val)
+                t_last += time.perf_counter() - t0  # validation is not training throughput
+            if cfg.sample_every and done % cfg.sample_every == 0 and done != cfg.steps:
+                grid(done)
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                with _interrupts_deferred():  # the file and what we say about it stay in step
+                    save_checkpoint(ckpt_path, task, done, history, fingerprint, cfg)
+                    good_step, good_path = done, ckpt_path
+                write_history()
+        bar.close()
+        write_history()
+        grid(cfg.steps)
+    except KeyboardInterrupt:
+        bar.close()
+        with contextlib.suppress(OSError):
             write_history()
-            raise TrainingDivergedError(
-                f"step {step}: {', '.join(f'{k}={values[k]}' for k in bad)} is not finite. Training stopped; "
-                f"the last good checkpoint ({ckpt_path}, step {last_good}) is kept. Try a lower learning rate, "
-                "precision='fp32', or another seed."
-            )
-        done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:
-            now = time.perf_counter()
-            n_steps = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
-            history.append({"step": done, **values, "images_per_s": n_steps * cfg.batch_size / max(now - t_last, 1e-9)})
-            t_last = now
-            bar.set_postfix({k: f"{v:.3g}" for k, v in list(values.items())[:4]})
-        if cfg.sample_every and done % cfg.sample_every == 0 and done != cfg.steps:
-            grid(done)
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            save_checkpoint(ckpt_path, task, done, history, fingerprint)
-            last_good = done
-            write_history()
-    bar.close()
-    write_history()
-    grid(cfg.steps)
+        msg = f"interrupted at step {current}; {kept()}; rerun the same command to " + ("resume" if good_path else "start again")
+        notice(msg)
+        raise Interrupted(msg) from None
     for m in task.modules.values():
         m.eval()
     return pd.DataFrame(history)
@@ -307,4 +583,8 @@ __all__: Sequence[str] = [
     "evaluate_batches",
     "images_per_second",
     "config_fingerprint",
+    "checkpoint_meta",
+    "previous_path",
+    "default_validate_every",
+    "notice",
 ]

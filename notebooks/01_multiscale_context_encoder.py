@@ -78,9 +78,9 @@ n_figure = 6
 import dataclasses
 import time
 
-import matplotlib
+from facefill.reporting import use_pipeline_backend
 
-matplotlib.use("Agg")  # figures are saved to reports/ and shown inline below
+use_pipeline_backend()  # Agg when `pipeline run` executes the notebook; Jupyter keeps its inline backend
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -259,10 +259,10 @@ for ds in datasets:
         task = trained[key]
         t0 = time.perf_counter()
         if key.endswith("_ce"):
-            filled = evaluate_batches(lambda x, task=task: task.inpaint(x, ce_autocast), context_crop(te), eval_batch_size, run.device)
+            filled = evaluate_batches(lambda x, task=task: task.inpaint(x, autocast=ce_autocast), context_crop(te), eval_batch_size, run.device)
             pred = crop_centre(filled, ce_cfg)
         else:
-            pred = evaluate_batches(lambda x, task=task: task.predict_patch(x, autocast), te, eval_batch_size, run.device)
+            pred = evaluate_batches(lambda x, task=task: ms.crop_hole(task.inpaint(x, autocast=autocast), task.cfg), te, eval_batch_size, run.device)
         speed[key] = len(te) / (time.perf_counter() - t0)
         method = key[len(ds) + 1:]
         patches[(ds, method)] = pred

@@ -67,9 +67,9 @@ nsd_latent = "code"
 n_boot = 500
 
 # %%
-import matplotlib
+from facefill.reporting import use_pipeline_backend
 
-matplotlib.use("Agg")  # figures are saved to reports/ and shown inline below
+use_pipeline_backend()  # Agg when `pipeline run` executes the notebook; Jupyter keeps its inline backend
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch

@@ -64,9 +64,9 @@ bench_steps = 1
 n_boot = 200
 
 # %%
-import matplotlib
+from facefill.reporting import use_pipeline_backend
 
-matplotlib.use("Agg")  # figures are saved to reports/ and shown inline below
+use_pipeline_backend()  # Agg when `pipeline run` executes the notebook; Jupyter keeps its inline backend
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -225,7 +225,7 @@ def restore_all(task):
     outs = []
     for i in range(0, len(test_images), eval_batch_size):
         x = to_model_input(torch.from_numpy(test_images[i : i + eval_batch_size]), run.device, False)
-        outs.append(task.restore(x, test_masks.masks[i : i + eval_batch_size].to(run.device), autocast).float().cpu())
+        outs.append(task.inpaint(x, test_masks.masks[i : i + eval_batch_size].to(run.device), autocast).float().cpu())
     return torch.cat(outs)
 
 

@@ -83,9 +83,9 @@ n_boot = 200
 # %%
 import time
 
-import matplotlib
+from facefill.reporting import use_pipeline_backend
 
-matplotlib.use("Agg")  # figures are saved to reports/ and shown inline below
+use_pipeline_backend()  # Agg when `pipeline run` executes the notebook; Jupyter keeps its inline backend
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -185,7 +185,7 @@ dcgan_seconds = time.perf_counter() - t0
 fig = reporting.loss_figure(history, ["d_total", "g_adv"], "DCGAN losses")
 run.save_figure(fig, "dcgan_losses")
 plt.close(fig)
-samples = gan.generate(torch.rand(16, z_dim, generator=torch.Generator().manual_seed(seed)).mul(2).sub(1).to(run.device))
+samples = gan.predict(torch.rand(16, z_dim, generator=torch.Generator().manual_seed(seed)).mul(2).sub(1).to(run.device))
 fig = reporting.image_grid([samples[:8].cpu(), samples[8:].cpu()], ["G(z)", "G(z)"])
 run.save_figure(fig, "fig8_dcgan_samples")
 plt.close(fig)
@@ -309,7 +309,7 @@ for kind, m in MASKS.items():
         fingerprint_extra={"dataset": dataset, "n_train": len(train_images), "mask": kind})
     x = truth.to(run.device)
     with torch.no_grad():
-        filled = ce.inpaint(x, autocast) if kind == "center" else ce.inpaint(x, m.to(run.device), autocast)
+        filled = ce.inpaint(x, m.to(run.device), autocast)  # the centre CE fills its centre hole, the others any mask
     ce_out[kind] = filled.float().cpu()
     ce_seconds[kind] = time.perf_counter() - t0
     results[kind]["out"]["CE"] = ce_out[kind]

@@ -74,9 +74,9 @@ video_fps = 8
 # %%
 import shutil
 
-import matplotlib
+from facefill.reporting import use_pipeline_backend
 
-matplotlib.use("Agg")  # figures are saved to reports/ and shown inline below
+use_pipeline_backend()  # Agg when `pipeline run` executes the notebook; Jupyter keeps its inline backend
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -87,6 +87,7 @@ from IPython.display import Image, Markdown, display
 from facefill import data, metrics, reporting, video
 from facefill.config import pick
 from facefill.errors import ConfigError
+from facefill.adversarial import predict
 from facefill.models.srgan import (
     Discriminator,
     Generator,
@@ -97,7 +98,6 @@ from facefill.models.srgan import (
     make_lr,
     n_params,
     sr_metrics,
-    super_resolve,
     upscale,
 )
 from facefill.perceptual import ContentLoss, ContentLossConfig
@@ -269,8 +269,8 @@ display(Image(run.output_dir / "fig3_iterations.png"))
 
 # %%
 late = snapshot_steps[3:]
-rows = [lr8] + [snaps[s] for s in late] + [super_resolve(trained[main]["srresnet"].to("cpu").float(), lr8),
-                                            super_resolve(trained[main]["srgan"].to("cpu").float(), lr8), hr8]
+rows = [lr8] + [snaps[s] for s in late] + [predict(trained[main]["srresnet"].to("cpu").float(), lr8),
+                                            predict(trained[main]["srgan"].to("cpu").float(), lr8), hr8]
 fig = reporting.image_grid(rows, ["LR"] + [f"iteration {s}" for s in late] +
                            [f"SRResNet (it. {resnet_steps})", f"SRGAN (it. {resnet_steps + gan_steps})", "HR"])
 fig.suptitle(f"Fig. 4a: later iterations ({tag(main)})", y=1.01)
@@ -281,7 +281,7 @@ display(Image(run.output_dir / "fig4_later_iterations.png"))
 big = max(exps, key=lambda e: (e[1], e[2]))
 lr_b, hr_b = lr_test[big][:4], hr_test[big[:2]][:4]
 rows = [F.interpolate(data.to_tensor(lr_b), scale_factor=big[2], mode="nearest"), data.to_tensor(upscale(lr_b, big[2], "bicubic")),
-        super_resolve(trained[big]["srgan"].to("cpu").float(), data.to_tensor(lr_b)), data.to_tensor(hr_b)]
+        predict(trained[big]["srgan"].to("cpu").float(), data.to_tensor(lr_b)), data.to_tensor(hr_b)]
 fig = reporting.image_grid(rows, [f"LR {big[1] // big[2]} px", "bicubic", f"SRGAN {big[1]} px", "HR"], scale=2.4)
 fig.suptitle(f"Fig. 4b: larger outputs ({tag(big)})", y=1.01)
 run.save_figure(fig, "fig4_larger_outputs")
@@ -298,7 +298,7 @@ display(Image(run.output_dir / "fig4_larger_outputs.png"))
 # %%
 def sr_images(gen, lr_uint8) -> np.ndarray:
     gen = gen.to(run.device)
-    return data.to_uint8(evaluate_batches(lambda x: super_resolve(gen, x, autocast), lr_uint8, eval_batch_size, run.device))
+    return data.to_uint8(evaluate_batches(lambda x: predict(gen, x, autocast), lr_uint8, eval_batch_size, run.device))
 
 
 results, per_image_all = [], {}
@@ -375,7 +375,7 @@ lr_path = video.write_video(make_lr(hr_clip, vscale), run.output_dir / "video_lr
 lr_read, _ = video.read_video(lr_path)  # the SR model sees the decoded (compressed) LR frames
 gen_v = trained[big]["srgan"].to(run.device)
 stats = video.super_resolve_video(lr_path, run.output_dir / "video_side_by_side.mp4",
-                                  lambda f: data.to_uint8(super_resolve(gen_v, data.to_tensor(f).to(run.device), autocast)),
+                                  lambda f: data.to_uint8(predict(gen_v, data.to_tensor(f).to(run.device), autocast)),
                                   batch_size=eval_batch_size, reference=hr_clip)
 side, _ = video.read_video(run.output_dir / "video_side_by_side.mp4")
 print(f"{stats['frames']} frames {stats['lr_size']} → {stats['out_size']} (LR | SR | HR), "

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facefill import bench, face_masks
+from facefill.adversarial import composite
 from facefill.errors import ConfigError, DataError
 from facefill.models import elu_context_encoder as ece
 from facefill.train import TrainConfig, fit, to_model_input
@@ -109,11 +110,11 @@ def test_losses_against_the_formulas():
     torch.testing.assert_close(d, -(torch.log(torch.sigmoid(lr)) + torch.log(1 - torch.sigmoid(lf))).mean())
 
 
-def test_compose_keeps_known_pixels_exactly():
+def test_composite_keeps_known_pixels_exactly():
     x, out = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
     m = torch.zeros(2, 1, 16, 16)
     m[:, :, 8:] = 1
-    r = ece.compose(x, out, m)
+    r = composite(x, out, m)
     assert torch.equal(r[:, :, :8], x[:, :, :8]) and torch.equal(r[:, :, 8:], out[:, :, 8:])
 
 
@@ -147,11 +148,11 @@ def test_training_step_needs_masks():
         task.training_step(torch.zeros(2, 3, 64, 64), contextlib.nullcontext)
 
 
-def test_restore_only_changes_the_masked_region():
+def test_inpaint_only_changes_the_masked_region():
     task = ece.EluContextEncoderTask(ece.EluContextEncoderConfig(image_size=64, **TINY))
     x, m = _batch()
     masks = face_masks.from_model_input(m)
-    r = task.restore(x, masks)
+    r = task.inpaint(x, masks)
     assert torch.equal(r[masks.expand_as(r) == 0], x[masks.expand_as(x) == 0])
 
 

@@ -12,7 +12,7 @@ from facefill.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
-STAGES = [s for s in pipeline.NOTEBOOKS if (ROOT / "notebooks" / f"{pipeline.NOTEBOOKS[s]}.ipynb").exists()]
+STAGES = [s for s in pipeline.NOTEBOOKS if (ROOT / "notebooks" / f"{pipeline.NOTEBOOKS[s]}.py").exists()]
 
 
 def test_every_profile_section_matches_its_notebook():
@@ -21,11 +21,18 @@ def test_every_profile_section_matches_its_notebook():
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_smoke_section_equals_notebook_defaults(stage):
+    defaults = notebooks.declared_parameters(pipeline.source_path(stage, ROOT))
+    smoke = config.section(PARAMS, stage, "smoke")  # base + the smoke overrides
+    assert {k: defaults[k] for k in smoke} == smoke
+    assert all(type(defaults[k]) is type(v) for k, v in smoke.items()), "same types too (6 vs 6.0)"
+    assert defaults["profile"] == "smoke"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_declared_parameters_agree_with_papermill(stage):
     declared = papermill.inspect_notebook(str(pipeline.notebook_path(stage, ROOT)))
     defaults = {k: eval(v["default"]) for k, v in declared.items()}  # noqa: S307 - our own notebook literals
-    smoke = config.section(PARAMS, stage, "smoke")
-    assert {k: defaults[k] for k in smoke} == smoke
-    assert defaults["profile"] == "smoke"
+    assert notebooks.declared_parameters(pipeline.notebook_path(stage, ROOT)) == defaults
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -45,8 +52,9 @@ def test_ipynb_is_generated_from_the_py_source(stage):
 def test_dvc_stage_reads_its_own_section(stage):
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]
     nb = pipeline.NOTEBOOKS[stage]
-    assert f"${{profile}}.{stage}" in dvc["params"]
-    assert f"notebooks/{nb}.ipynb" in dvc["deps"]
+    assert f"base.{stage}" in dvc["params"] and f"${{profile}}.{stage}" in dvc["params"]
+    assert f"notebooks/{nb}.py" in dvc["deps"], "the stage depends on the notebook's .py source"
+    assert not [d for d in dvc["deps"] if d.endswith(".ipynb")], "saving the .ipynb in Jupyter must not invalidate the stage"
     outs = [next(iter(o)) if isinstance(o, dict) else o for o in dvc["outs"]]
     assert f"reports/{nb}" in outs and f"models/{nb}" in outs
     assert dvc["cmd"] == f"python -m facefill.pipeline run {stage}"
@@ -59,8 +67,11 @@ def test_dvc_stage_reads_its_own_section(stage):
 def test_unknown_keys_are_errors_with_a_hint(tmp_path):
     bad = dict(PARAMS)
     bad["default"] = {**PARAMS["default"], "context_encoder": {**PARAMS["default"]["context_encoder"], "stepz": 3}}
-    with pytest.raises(ConfigError, match="stepz"):
+    with pytest.raises(ConfigError, match="stepz.*Did you mean 'steps'"):
         pipeline.check_against_notebook("context_encoder", pipeline.notebook_parameters("context_encoder", "default", bad, ROOT), ROOT)
+    bad["base"] = {**PARAMS["base"], "multiscale": {**PARAMS["base"]["multiscale"], "stepz": 3}}
+    with pytest.raises(ConfigError, match=r"\['stepz'\] are not parameters of 01_multiscale_context_encoder.py. Did you mean 'steps'"):
+        pipeline.check_against_notebook("multiscale", pipeline.notebook_parameters("multiscale", "default", bad, ROOT), ROOT)
     p = tmp_path / "params.yaml"
     p.write_text(yaml.safe_dump({**PARAMS, "profil": "x"}))
     with pytest.raises(ConfigError, match="Did you mean 'profile'"):

@@ -130,3 +130,95 @@ def test_bad_inputs_are_clear_errors(images, tmp_path):
         TrainConfig(steps=0)
     with pytest.raises(ConfigError, match="fp16"):
         fit(tiny_task(), images, cfg(precision="fp16"), tmp_path)
+
+
+# --------------------------------------------------------------------------- validation logging
+
+def validator(task, images):
+    """Held-out reconstruction L1 of the hole; draws random numbers on purpose (fit must restore the RNG)."""
+    x = torch.as_tensor(images).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+
+    def validate():
+        task.generator.eval()
+        torch.rand(3)  # a careless callback: consumes the training RNG stream
+        np.random.rand(2)
+        with torch.no_grad():
+            patch = task.generator(ce.drop_centre(x, task.cfg))
+        return {"val_rec": float((patch - ce.crop_centre(x, task.cfg)).abs().mean())}
+
+    return validate
+
+
+def test_validation_default_gives_at_least_20_points(images, tmp_path):
+    from facefill.train import default_validate_every
+
+    assert default_validate_every(1000, 10) == 40 and default_validate_every(6, 1) == 1
+    assert default_validate_every(300, 10) == 10  # 300 // 25 = 12 → 10: 30 points, not 15
+    task = tiny_task()
+    hist = fit(task, images, cfg(steps=50, batch_size=2, checkpoint_every=50), tmp_path, validate=validator(task, images[:4]))
+    val = hist.dropna(subset=["val_rec"])
+    assert len(val) >= 20 and val["step"].iloc[-1] == 50
+    assert hist["val_rec"].isna().sum() == len(hist) - len(val)  # NaN in the other rows
+    assert "val_rec" in pd.read_csv(tmp_path / "history.csv").columns
+    assert all(m.training is False for m in task.generator.modules())  # fit ends in eval mode, as before
+
+
+def test_validation_does_not_change_training(images, tmp_path):
+    plain = tiny_task()
+    h0 = fit(plain, images, cfg(), tmp_path / "plain")
+    checked = tiny_task()
+    modes = []
+
+    def validate():
+        modes.append(checked.generator.training)
+        return validator(checked, images[:4])()
+
+    h1 = fit(checked, images, cfg(), tmp_path / "val", validate=validate, validate_every=2)
+    assert modes == [True, True, True]  # called at steps 2, 4, 6 in train mode; the callback's eval() was undone
+    for k, v in weights(plain).items():
+        torch.testing.assert_close(weights(checked)[k], v, rtol=0, atol=0)
+    pd.testing.assert_frame_equal(h0.drop(columns="images_per_s"), h1.drop(columns=["images_per_s", "val_rec"]))
+    assert list(h1.dropna(subset=["val_rec"])["step"]) == [2, 4, 6]
+
+
+def test_validation_history_survives_resume(images, tmp_path):
+    whole = tiny_task()
+    hw = fit(whole, images, cfg(), tmp_path / "whole", validate=validator(whole, images[:4]), validate_every=2)
+
+    killed = tiny_task()
+    with pytest.raises(Interrupt):
+        fit(DiesAfter(killed, 5), images, cfg(), tmp_path / "run", validate=validator(killed, images[:4]), validate_every=2)
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert [r["step"] for r in ckpt["history"] if "val_rec" in r] == [2, 4]
+
+    resumed = tiny_task()
+    hr = fit(resumed, images, cfg(), tmp_path / "run", validate=validator(resumed, images[:4]), validate_every=2)
+    pd.testing.assert_frame_equal(hw.drop(columns="images_per_s"), hr.drop(columns="images_per_s"))
+
+
+def test_validation_at_steps_without_log_row(images, tmp_path):
+    task = tiny_task()
+    hist = fit(task, images, cfg(log_every=4), tmp_path, validate=validator(task, images[:4]), validate_every=3)
+    assert list(hist["step"]) == [3, 4, 6]  # a row of its own at step 3, merged into the log row of step 6
+    assert hist.set_index("step")["val_rec"].notna().tolist() == [True, False, True]
+    with pytest.raises(ConfigError, match="validate_every"):
+        fit(tiny_task(), images, cfg(), tmp_path / "x", validate=lambda: {}, validate_every=0)
+
+
+# --------------------------------------------------------------------------- checkpoint meta
+
+def test_checkpoint_meta_and_old_checkpoints_load(images, tmp_path):
+    import facefill
+    from facefill.train import load_modules
+
+    task = tiny_task()
+    fit(task, images, cfg(), tmp_path)
+    path = tmp_path / "checkpoints" / "last.pt"
+    meta = load_checkpoint(path)["meta"]  # weights_only=True
+    assert meta["facefill_version"] == facefill.__version__ and meta["task"] == "ContextEncoderTask"
+    assert meta["config"]["width"] == 4 and meta["train_config"]["steps"] == 6
+    old = torch.load(path, weights_only=True)
+    del old["meta"]
+    torch.save(old, path)  # a checkpoint written before meta existed
+    assert load_modules(tiny_task(), path) == 6
+    assert list(fit(tiny_task(), images, cfg(), tmp_path)["step"]) == [1, 2, 3, 4, 5, 6]  # still resumes (finished)

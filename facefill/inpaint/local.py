@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..data import to_tensor, to_uint8
-from .semantic import check_masks
+from ..masks import check_masks
 
 LOCAL_METHODS = ("biharmonic", "tv", "telea", "navier_stokes")
 

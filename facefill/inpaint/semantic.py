@@ -47,6 +47,7 @@ batching many images × many candidates per step gives the same result as one at
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -57,7 +58,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, MaskError
+from ..adversarial import composite
+from ..errors import ConfigError
+from ..masks import check_masks
 
 LANDMARK_MODES = ("none", "as_written", "select", "regressor")
 
@@ -88,16 +91,6 @@ class SemanticConfig:
 
 
 # --------------------------------------------------------------------------- losses
-
-def check_masks(masks: torch.Tensor, images: torch.Tensor | None = None) -> torch.Tensor:
-    if masks.dim() != 4 or masks.shape[1] != 1:
-        raise MaskError(f"masks must be (N, 1, H, W) with 1 = missing, got {tuple(masks.shape)}; see facefill.masks.make_masks.")
-    if images is not None and (masks.shape[0] not in (1, images.shape[0]) or masks.shape[-2:] != images.shape[-2:]):
-        raise MaskError(f"masks {tuple(masks.shape)} do not match images {tuple(images.shape)}.")
-    if not torch.all((masks == 0) | (masks == 1)):
-        raise MaskError("mask values must be 0 (known) or 1 (missing).")
-    return masks
-
 
 def context_weights(masks: torch.Tensor, window: int = 7) -> torch.Tensor:
     """W of Eq. 15: for a known pixel the fraction of missing pixels in its ``window``² neighbourhood
@@ -288,7 +281,7 @@ class SemanticInpainter:
     def _inpaint_chunk(self, images, masks, autocast, record_every, record_n, offset):
         cfg, K = self.cfg, self.cfg.candidates
         n, dev = images.shape[0], images.device
-        ctx = autocast if autocast is not None else _null_autocast
+        ctx = autocast or contextlib.nullcontext
         y = images.float().repeat_interleave(K, 0)
         m = masks.float().repeat_interleave(K, 0)
         W = context_weights(m, cfg.window)
@@ -354,7 +347,7 @@ class SemanticInpainter:
         ld_col = ld.detach()[pick].cpu().numpy() if ld is not None else np.full(n, np.nan)
         losses = pd.DataFrame({"l_c": lc.detach()[pick].cpu().numpy(), "l_p": lp.detach()[pick].cpu().numpy(),
                                "l_d": ld_col, "candidate": best.cpu().numpy()})
-        completed = images.float() * (1 - masks) + g_best * masks
+        completed = composite(images.float(), g_best, masks)
         all_losses = pd.DataFrame({"image": offset + np.repeat(np.arange(n), K), "candidate": np.tile(np.arange(K), n),
                                    "l_c": lc.detach().cpu().numpy(), "l_p": lp.detach().cpu().numpy(),
                                    "l_d": ld.detach().cpu().numpy() if ld is not None else np.full(n * K, np.nan)})
@@ -378,59 +371,4 @@ def choose(result: SemanticResult, images: torch.Tensor, masks: torch.Tensor, la
     best = crit.argmin(1)
     g = result.all_generated[torch.arange(n), best]
     m = masks.float().cpu().expand(n, -1, -1, -1)
-    return images.float().cpu() * (1 - m) + g * m, best
-
-
-class _NullCtx:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *a):
-        return False
-
-
-def _null_autocast():
-    return _NullCtx()
-
-
-# --------------------------------------------------------------------------- benchmark
-
-def _bench_case(device, batch_size, variant):
-    """One Adam step of the latent search for ``batch_size`` z's (paper-size DCGAN, L_c + L_p)."""
-    from ..bench import variant_settings
-    from ..masks import make_masks
-    from ..models.dcgan import DCGANConfig, DCGANTask
-
-    if variant == "plain":
-        raise NotImplementedError("no separate literal reference form")
-    task = DCGANTask(DCGANConfig())
-    autocast, fmt = variant_settings(variant, device)
-    for mod in task.modules.values():
-        mod.to(device=device, memory_format=fmt).eval()
-        for p in mod.parameters():
-            p.requires_grad_(False)
-    y = (torch.rand(batch_size, 3, 64, 64, device=device) * 2 - 1).contiguous(memory_format=fmt)
-    W = context_weights(make_masks("center", 64, batch_size, hole=32).to(device))
-    z = (torch.rand(batch_size, 100, device=device) * 2 - 1).requires_grad_(True)
-    opt = torch.optim.Adam([z], lr=0.03, betas=(0.9, 0.999))
-
-    def step():
-        with autocast():
-            g = task.generator(z)
-            d = task.discriminator(g)
-        loss = (context_loss(g.float(), y, W) + prior_loss(d, 0.003)).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            z.clamp_(-1, 1)
-
-    return step, batch_size
-
-
-try:
-    from ..bench import register
-
-    register("semantic64")(_bench_case)
-except ImportError:  # pragma: no cover
-    pass
+    return composite(images.float().cpu(), g, m), best

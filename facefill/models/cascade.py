@@ -49,7 +49,6 @@ eq. (1) literally (checked in ``tests/test_cascade.py``).
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from dataclasses import dataclass
 
@@ -58,14 +57,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import bench
+from ..adversarial import composite, discriminator_loss, eval_mode, generator_adversarial_loss
 from ..errors import ConfigError
 from .context_encoder import (
-    PATHAK_MEAN_RGB,
     ContextEncoder,
     ContextEncoderConfig,
     MaskedContextEncoderTask,
     band_weights,
+    drop_region,
     masked_reconstruction_loss,
 )
 
@@ -140,24 +139,17 @@ def downscale_uint8(images: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(mean), 0, 255).astype(np.uint8)
 
 
-def drop_region(images: torch.Tensor, masks: torch.Tensor, fill=PATHAK_MEAN_RGB) -> torch.Tensor:
-    """M̄ ⊙ P with the dropped pixels set to the mean colour (Pathak's input)."""
-    fill_t = torch.as_tensor(fill, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    return images * (1 - masks) + fill_t * masks
-
-
 @torch.no_grad()
 def ce64_fill(ce64: nn.Module, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """↗F₆₄(↘M̄ ⊙ ↘P): CE64's inpainting of the half-size image, upscaled to full size (float32)."""
     small, small_masks = downscale(images), downscale_mask(masks)
     pred = ce64(drop_region(small, small_masks)).float().clamp(-1, 1)
-    filled = small.float() * (1 - small_masks) + pred * small_masks  # CE64's inpainting, context copied
-    return upscale(filled)
+    return upscale(composite(small.float(), pred, small_masks))  # CE64's inpainting, context copied
 
 
 def cascade_input(images: torch.Tensor, masks: torch.Tensor, prefill: torch.Tensor) -> torch.Tensor:
     """x = M̄ ⊙ P + M ⊙ prefill (prefill = ↗F₆₄(↘M̄ ⊙ ↘P))."""
-    return images * (1 - masks) + prefill.to(images.dtype) * masks
+    return composite(images, prefill, masks)
 
 
 def equation_1(images: torch.Tensor, masks: torch.Tensor, output: torch.Tensor, overlap: int = 0,
@@ -169,10 +161,8 @@ def equation_1(images: torch.Tensor, masks: torch.Tensor, output: torch.Tensor, 
 
 def equation_2(d_real_logits: torch.Tensor, d_fake_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. (2) as trained (Goodfellow's non-saturating form): D minimises −log D(P) − log(1 − D(fake)),
-    the generator minimises −log D(fake). Returns (loss of D, L_adv of the generator)."""
-    ones, zeros = torch.ones_like(d_real_logits, dtype=torch.float32), torch.zeros_like(d_fake_logits, dtype=torch.float32)
-    loss_d = F.binary_cross_entropy_with_logits(d_real_logits.float(), ones) + F.binary_cross_entropy_with_logits(d_fake_logits.float(), zeros)
-    return loss_d, F.binary_cross_entropy_with_logits(d_fake_logits.float(), torch.ones_like(d_fake_logits, dtype=torch.float32))
+    the generator minimises −log D(fake) (:mod:`facefill.adversarial`). Returns (loss of D, L_adv of the generator)."""
+    return discriminator_loss(d_real_logits, d_fake_logits)[0], generator_adversarial_loss(d_fake_logits)[0]
 
 
 # --------------------------------------------------------------------------- tasks
@@ -243,13 +233,8 @@ def encode(task: MaskedContextEncoderTask, images: torch.Tensor, masks: torch.Te
            autocast=None) -> torch.Tensor:
     """E(P, M) of a task (eval mode): CE128's encoder on its input — the mean-filled image for the
     plain CE, the CE64-pre-filled image for the cascade (CE128's encoder, whose input holds CE64's fill)."""
-    was = task.generator.training
-    task.generator.eval()
-    try:
-        with autocast() if autocast is not None else contextlib.nullcontext():
-            return latent(task.generator, task.drop(images, masks), which).float()
-    finally:
-        task.generator.train(was)
+    with eval_mode(task.generator, autocast):
+        return latent(task.generator, task.drop(images, masks), which).float()
 
 
 def state_fingerprint(module: nn.Module) -> str:
@@ -314,39 +299,6 @@ def loss_curves(histories: dict, column: str = "g_rec"):
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-# --------------------------------------------------------------------------- benchmark
-
-@bench.register("cce128")
-def _cce_case(device, batch_size, variant):
-    """One cascade step at the paper's size: frozen CE64 forward + CE128 D and G updates, random blocks."""
-    if variant == "plain":
-        raise NotImplementedError("the cascade has no separate literal reference; see ce128 for that baseline")
-    cfg = CascadeConfig(mask_kind="random_blocks")
-    autocast, fmt = bench.variant_settings(variant, device)
-    ce64 = make_ce64_task(cfg).generator
-    task = CascadeContextEncoderTask(cfg, ce64)
-    for m in task.modules.values():
-        m.to(device=device, memory_format=fmt)
-    task.configure(device)
-    x = (torch.rand(batch_size, 3, cfg.image_size, cfg.image_size, device=device) * 2 - 1).contiguous(memory_format=fmt)
-    return (lambda: task.training_step(x, autocast)), batch_size
-
-
-@bench.register("ce64_image")
-def _ce64_case(device, batch_size, variant):
-    """Step one: the full-image CE64 on random blocks (the cascade's first stage)."""
-    if variant == "plain":
-        raise NotImplementedError("see ce64 for the literal train.lua baseline")
-    cfg = CascadeConfig(mask_kind="random_blocks")
-    autocast, fmt = bench.variant_settings(variant, device)
-    task = make_ce64_task(cfg)
-    for m in task.modules.values():
-        m.to(device=device, memory_format=fmt)
-    task.configure(device)
-    x = (torch.rand(batch_size, 3, cfg.image_size // 2, cfg.image_size // 2, device=device) * 2 - 1).contiguous(memory_format=fmt)
-    return (lambda: task.training_step(x, autocast)), batch_size
 
 
 __all__ = [

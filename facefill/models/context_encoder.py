@@ -37,7 +37,6 @@ Weights are initialised from N(0, 0.02) (BatchNorm γ from N(1, 0.02), β = 0) a
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
@@ -45,6 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import adversarial
+from ..adversarial import InpaintingTask, Step, composite
 from ..errors import ConfigError
 
 #: Pathak's hole fill, train.lua's ImageNet mean (117, 104, 123)/255 mapped to [-1, 1].
@@ -228,86 +229,57 @@ def reconstruction_loss(patch: torch.Tensor, target: torch.Tensor, weights: torc
 
 
 def generator_loss(patch, target, d_fake_logits, weights, lambda_adv: float) -> tuple[torch.Tensor, dict]:
-    rec = reconstruction_loss(patch, target, weights)
-    adv = F.binary_cross_entropy_with_logits(d_fake_logits.float(), torch.ones_like(d_fake_logits, dtype=torch.float32))
-    total = (1.0 - lambda_adv) * rec + lambda_adv * adv
-    return total, {"g_rec": rec.detach(), "g_adv": adv.detach(), "g_total": total.detach()}
-
-
-def discriminator_loss(d_real_logits, d_fake_logits) -> tuple[torch.Tensor, dict]:
-    real = F.binary_cross_entropy_with_logits(d_real_logits.float(), torch.ones_like(d_real_logits, dtype=torch.float32))
-    fake = F.binary_cross_entropy_with_logits(d_fake_logits.float(), torch.zeros_like(d_fake_logits, dtype=torch.float32))
-    return real + fake, {"d_real": real.detach(), "d_fake": fake.detach(), "d_total": (real + fake).detach()}
+    """Pathak's ``L_G = (1 − λ_adv)·L_rec + λ_adv·L_adv`` (:func:`facefill.adversarial.generator_loss`)."""
+    return adversarial.generator_loss(d_fake_logits, reconstruction_loss(patch, target, weights), 1.0 - lambda_adv, lambda_adv)
 
 
 # --------------------------------------------------------------------------- training task
 
-class ContextEncoderTask:
-    """One adversarial training step of the context encoder, for :func:`facefill.train.fit`.
+class CentreHole:
+    """Hooks of an :class:`~facefill.adversarial.InpaintingTask` whose generator predicts the centre
+    hole patch (``cfg.hole_box``; the encoder sees the hole shrunk by ``cfg.overlap``) and whose
+    discriminator judges that patch. ``masks`` may be ``None`` (the centre hole) or masks whose
+    holes lie inside the hole box (only those pixels are replaced)."""
 
-    D is updated first on (real patch, detached fake patch), then G on λ_rec·L_rec + λ_adv·L_adv,
-    both under the same autocast context (bf16 on CPU/CUDA when enabled).
-    """
+    def prepare(self, images: torch.Tensor) -> Step:
+        return Step(real=crop_centre(images, self.cfg), images=images)
+
+    def drop(self, images: torch.Tensor, masks=None) -> torch.Tensor:
+        return drop_centre(images, self.cfg)
+
+    def fake_view(self, output: torch.Tensor, step: Step) -> torch.Tensor:
+        return output
+
+    def default_masks(self, images: torch.Tensor) -> None:
+        return None
+
+    def paste(self, images: torch.Tensor, prediction: torch.Tensor, masks=None) -> torch.Tensor:
+        filled = paste_centre(images, prediction, self.cfg)
+        if masks is None:
+            return filled
+        t, l, h, w = self.cfg.hole_box
+        if masks.sum() != masks[..., t : t + h, l : l + w].sum():
+            raise ConfigError(f"{type(self).__name__} fills its centre {h}×{w} hole only: these masks have holes "
+                              "outside it (use a full-image task, e.g. MaskedContextEncoderTask).")
+        return composite(images, filled, masks)
+
+
+class ContextEncoderTask(CentreHole, InpaintingTask):
+    """The context encoder on the centre hole, trained by the D-then-G step of
+    :class:`facefill.adversarial.AdversarialTask`: D on (real patch, detached fake patch), then G on
+    λ_rec·L_rec + λ_adv·L_adv with the overlap-weighted L2 of :func:`reconstruction_loss`."""
 
     def __init__(self, cfg: ContextEncoderConfig, fused_adam: bool | None = None):
-        self.cfg = cfg
-        self.generator = ContextEncoder(cfg)
-        self.discriminator = PatchDiscriminator(cfg.hole, cfg.width)
-        self.modules = {"generator": self.generator, "discriminator": self.discriminator}
-        self._fused = fused_adam
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        super().__init__(cfg, ContextEncoder(cfg), PatchDiscriminator(cfg.hole, cfg.width), lr_g=cfg.lr_d * cfg.lr_g_factor,
+                         lr_d=cfg.lr_d, betas=(cfg.beta1, 0.999), lambda_rec=cfg.lambda_rec, lambda_adv=cfg.lambda_adv,
+                         fused_adam=fused_adam)
 
     def configure(self, device: torch.device) -> None:
-        """Called by ``fit`` after the modules are on their device: build the optimisers there."""
-        fused = self._fused if self._fused is not None else device.type in ("cpu", "cuda")
-        betas = (self.cfg.beta1, 0.999)
-        self.optimizers = {
-            "generator": torch.optim.Adam(self.generator.parameters(), lr=self.cfg.lr_d * self.cfg.lr_g_factor, betas=betas, fused=fused),
-            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=self.cfg.lr_d, betas=betas, fused=fused),
-        }
+        super().configure(device)
         self._weights = overlap_weights(self.cfg, device)
 
-    def training_step(self, images: torch.Tensor, autocast) -> dict[str, torch.Tensor]:
-        cfg = self.cfg
-        masked = drop_centre(images, cfg)
-        target = crop_centre(images, cfg)
-        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
-
-        with autocast():
-            fake = self.generator(masked)
-            d_real = self.discriminator(target)
-            d_fake = self.discriminator(fake.detach())
-        loss_d, logs_d = discriminator_loss(d_real, d_fake)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-
-        with autocast():
-            d_fake_g = self.discriminator(fake)
-        loss_g, logs_g = generator_loss(fake, target, d_fake_g, self._weights, cfg.lambda_adv)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        return {**logs_d, **logs_g}
-
-    @torch.no_grad()
-    def inpaint(self, images: torch.Tensor, autocast=None) -> torch.Tensor:
-        """Full images with the centre hole filled by the generator (eval mode)."""
-        was_training = self.generator.training
-        self.generator.eval()
-        try:
-            if autocast is None:
-                patch = self.generator(drop_centre(images, self.cfg))
-            else:
-                with autocast():
-                    patch = self.generator(drop_centre(images, self.cfg))
-        finally:
-            self.generator.train(was_training)
-        return paste_centre(images, patch.float().clamp(-1, 1), self.cfg)
-
-    def sample(self, images: torch.Tensor, autocast=None) -> torch.Tensor:
-        """Rows of (masked input | completion | ground truth) for the progress grid."""
-        return torch.cat([drop_centre(images, self.cfg), self.inpaint(images, autocast), images], 0)
+    def reconstruction_loss(self, output: torch.Tensor, step: Step) -> torch.Tensor:
+        return reconstruction_loss(output, step.real, self._weights)
 
 
 # --------------------------------------------------------------------------- arbitrary masks
@@ -321,6 +293,12 @@ def band_weights(masks: torch.Tensor, overlap: int, overlap_weight: float) -> to
     else:
         band = torch.zeros_like(masks)
     return masks + overlap_weight * band
+
+
+def drop_region(images: torch.Tensor, masks: torch.Tensor, fill=PATHAK_MEAN_RGB) -> torch.Tensor:
+    """Input of the encoder for any mask: the missing pixels (``masks`` = 1) set to the mean colour."""
+    fill_t = torch.as_tensor(fill, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    return images * (1 - masks) + fill_t * masks
 
 
 def masked_reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -337,13 +315,13 @@ class MaskedContextEncoderTask(ContextEncoderTask):
     the hole is filled with the mean colour, D judges the composited image, and the L2 loss covers
     the hole plus a weighted band of context (:func:`band_weights`). Masks are drawn per step by
     :func:`facefill.masks.make_masks` with a seed taken from torch's (checkpointed) RNG, so a
-    resumed run draws the same masks.
+    resumed run draws the same masks; ``inpaint(images)`` and the progress grid use seed 0.
     """
 
     def __init__(self, cfg: ContextEncoderConfig, mask_kind: str, mask_kwargs: dict | None = None, fused_adam: bool | None = None):
         if cfg.output != "image":
             raise ConfigError("MaskedContextEncoderTask needs ContextEncoderConfig(output='image').")
-        super().__init__(cfg, fused_adam)
+        super().__init__(cfg, fused_adam)  # (its patch discriminator is drawn and replaced: same weights per seed as ever)
         self.discriminator = PatchDiscriminator(cfg.image_size, cfg.width)
         self.modules["discriminator"] = self.discriminator
         self.mask_kind, self.mask_kwargs = mask_kind, dict(mask_kwargs or {})
@@ -353,57 +331,21 @@ class MaskedContextEncoderTask(ContextEncoderTask):
 
         return make_masks(self.mask_kind, self.cfg.image_size, n, seed=seed, **self.mask_kwargs).to(device)
 
+    def default_masks(self, images: torch.Tensor) -> torch.Tensor:
+        return self.masks(images.shape[0], 0, images.device)
+
     def drop(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-        fill = torch.as_tensor(PATHAK_MEAN_RGB, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-        return images * (1 - masks) + fill * masks
+        return drop_region(images, masks)
 
-    def training_step(self, images: torch.Tensor, autocast) -> dict[str, torch.Tensor]:
-        cfg = self.cfg
-        seed = int(torch.randint(0, 2**31 - 1, (1,)))
-        masks = self.masks(images.shape[0], seed, images.device)
-        weights = band_weights(masks, cfg.overlap, cfg.overlap_weight)
-        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
+    def prepare(self, images: torch.Tensor) -> Step:
+        masks = self.masks(images.shape[0], int(torch.randint(0, 2**31 - 1, (1,))), images.device)
+        return Step(real=images, images=images, masks=masks)
 
-        with autocast():
-            pred = self.generator(self.drop(images, masks))
-        composite = images * (1 - masks) + pred.float() * masks
-        with autocast():
-            d_real = self.discriminator(images)
-            d_fake = self.discriminator(composite.detach())
-        loss_d, logs_d = discriminator_loss(d_real, d_fake)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
+    fake_view, paste = InpaintingTask.fake_view, InpaintingTask.paste  # the composite, not the centre patch
 
-        with autocast():
-            d_fake_g = self.discriminator(composite)
-        rec = masked_reconstruction_loss(pred, images, weights)
-        adv = F.binary_cross_entropy_with_logits(d_fake_g.float(), torch.ones_like(d_fake_g, dtype=torch.float32))
-        loss_g = (1 - cfg.lambda_adv) * rec + cfg.lambda_adv * adv
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        return {**logs_d, "g_rec": rec.detach(), "g_adv": adv.detach(), "g_total": loss_g.detach()}
-
-    @torch.no_grad()
-    def inpaint(self, images: torch.Tensor, masks: torch.Tensor | None = None, autocast=None) -> torch.Tensor:
-        """Images with the masked pixels replaced by the generator's prediction (eval mode).
-        ``masks`` default: this task's masks drawn with seed 0 (the fixed evaluation masks)."""
-        if masks is None:
-            masks = self.masks(images.shape[0], 0, images.device)
-        was_training = self.generator.training
-        self.generator.eval()
-        try:
-            ctx = autocast() if autocast is not None else contextlib.nullcontext()
-            with ctx:
-                pred = self.generator(self.drop(images, masks))
-        finally:
-            self.generator.train(was_training)
-        return images * (1 - masks) + pred.float().clamp(-1, 1) * masks
-
-    def sample(self, images: torch.Tensor, autocast=None) -> torch.Tensor:
-        masks = self.masks(images.shape[0], 0, images.device)
-        return torch.cat([self.drop(images, masks), self.inpaint(images, masks, autocast), images], 0)
+    def reconstruction_loss(self, output: torch.Tensor, step: Step) -> torch.Tensor:
+        weights = band_weights(step.masks, self.cfg.overlap, self.cfg.overlap_weight)
+        return masked_reconstruction_loss(output, step.images, weights)
 
 
 # --------------------------------------------------------------------------- the literal train.lua form

@@ -13,7 +13,7 @@ Architecture (``width`` = ngf = ndf = 64 in the paper, z of ``z_dim`` = 100 dime
   BatchNorm on all but the *input* layer, then a fully-connected layer on the 4×4×8w map to one
   logit (sigmoid inside the loss).
 
-Training is the standard GAN game with the non-saturating generator loss::
+Training is the standard GAN game (:mod:`facefill.adversarial`) with the non-saturating generator loss::
 
     L_D = BCE(D(x), 1) + BCE(D(G(z)), 0)        L_G = BCE(D(G(z)), 1) = −log D(G(z))
 
@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..adversarial import AdversarialTask, Step
 from ..errors import ConfigError
 from .context_encoder import init_dcgan_weights
 
@@ -101,102 +102,27 @@ class Discriminator(nn.Module):
         return self.head(torch.flatten(self.features(x), 1)).squeeze(1)
 
 
-def d_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    real = F.binary_cross_entropy_with_logits(d_real.float(), torch.ones_like(d_real, dtype=torch.float32))
-    fake = F.binary_cross_entropy_with_logits(d_fake.float(), torch.zeros_like(d_fake, dtype=torch.float32))
-    return real + fake, {"d_real": real.detach(), "d_fake": fake.detach(), "d_total": (real + fake).detach()}
-
-
-def g_loss(d_fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """Non-saturating generator loss −log D(G(z)) (Goodfellow et al.; Radford et al.)."""
-    loss = F.binary_cross_entropy_with_logits(d_fake.float(), torch.ones_like(d_fake, dtype=torch.float32))
-    return loss, {"g_adv": loss.detach()}
-
-
-class DCGANTask:
-    """One DCGAN step (D on real and detached fake, then G) for :func:`facefill.train.fit`."""
+class DCGANTask(AdversarialTask):
+    """The DCGAN game (:class:`facefill.adversarial.AdversarialTask` without a reconstruction term):
+    D on real faces and detached G(z), then G on the non-saturating −log D(G(z)); z ~ U(-1, 1)."""
 
     def __init__(self, cfg: DCGANConfig, fused_adam: bool | None = None):
-        self.cfg = cfg
-        self.generator = Generator(cfg)
-        self.discriminator = Discriminator(cfg)
-        self.modules = {"generator": self.generator, "discriminator": self.discriminator}
-        self._fused = fused_adam
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        super().__init__(cfg, Generator(cfg), Discriminator(cfg), lr_g=cfg.lr, lr_d=cfg.lr, betas=(cfg.beta1, 0.999),
+                         fused_adam=fused_adam)
         self._fixed_z: torch.Tensor | None = None
 
-    def configure(self, device: torch.device) -> None:
-        fused = self._fused if self._fused is not None else device.type in ("cpu", "cuda")
-        betas = (self.cfg.beta1, 0.999)
-        self.optimizers = {
-            "generator": torch.optim.Adam(self.generator.parameters(), lr=self.cfg.lr, betas=betas, fused=fused),
-            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=self.cfg.lr, betas=betas, fused=fused),
-        }
-
-    def training_step(self, images: torch.Tensor, autocast) -> dict[str, torch.Tensor]:
+    def prepare(self, images: torch.Tensor) -> Step:
         if images.shape[-1] != self.cfg.image_size:
             raise ConfigError(f"DCGAN of image_size={self.cfg.image_size} got {images.shape[-1]}-px images; load faces at that size.")
-        n = images.shape[0]
-        z = sample_z(n, self.cfg.z_dim, device=images.device)
-        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
-        with autocast():
-            fake = self.generator(z)
-            d_real = self.discriminator(images)
-            d_fake = self.discriminator(fake.detach())
-        loss_d, logs_d = d_loss(d_real, d_fake)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-        with autocast():
-            d_fake_g = self.discriminator(fake)
-        loss_g, logs_g = g_loss(d_fake_g)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        return {**logs_d, **logs_g, "d_x": torch.sigmoid(d_real.float()).mean().detach(),
-                "d_g_z": torch.sigmoid(d_fake.float()).mean().detach()}
+        return Step(real=images, input=sample_z(images.shape[0], self.cfg.z_dim, device=images.device))
 
-    @torch.no_grad()
-    def generate(self, z: torch.Tensor, autocast=None) -> torch.Tensor:
-        was = self.generator.training
-        self.generator.eval()
-        try:
-            if autocast is None:
-                out = self.generator(z)
-            else:
-                with autocast():
-                    out = self.generator(z)
-        finally:
-            self.generator.train(was)
-        return out.float()
+    def after_step(self, step: Step, output, d_real, d_fake, logs: dict) -> dict:
+        """Also log D(x) and D(G(z)), the mean probabilities before D's update (Radford et al.'s diagnostics)."""
+        return {**logs, "d_x": torch.sigmoid(d_real.float()).mean().detach(), "d_g_z": torch.sigmoid(d_fake.float()).mean().detach()}
 
     def sample(self, images: torch.Tensor, autocast=None) -> torch.Tensor:
         """Real images above two rows of samples from a fixed z (seeded, so grids are comparable)."""
         n = images.shape[0]
         if self._fixed_z is None or self._fixed_z.shape[0] != 2 * n:
             self._fixed_z = sample_z(2 * n, self.cfg.z_dim, torch.Generator().manual_seed(1234))
-        return torch.cat([images.float(), self.generate(self._fixed_z.to(images.device), autocast)], 0)
-
-
-# --------------------------------------------------------------------------- benchmark
-
-def _bench_case(device, batch_size, variant):
-    from ..bench import variant_settings
-
-    if variant == "plain":
-        raise NotImplementedError("DCGAN has no separate literal reference form (its layers are Radford's as written)")
-    task = DCGANTask(DCGANConfig())
-    autocast, fmt = variant_settings(variant, device)
-    for m in task.modules.values():
-        m.to(device=device, memory_format=fmt)
-    task.configure(device)
-    x = (torch.rand(batch_size, 3, 64, 64, device=device) * 2 - 1).contiguous(memory_format=fmt)
-    return (lambda: task.training_step(x, autocast)), batch_size
-
-
-try:  # registration is optional for users who import the model without the benchmark
-    from ..bench import register
-
-    register("dcgan64")(_bench_case)
-except ImportError:  # pragma: no cover
-    pass
+        return torch.cat([images.float(), self.predict(self._fixed_z.to(images.device), autocast)], 0)

@@ -33,7 +33,7 @@ Loss, Eq. (1), **unweighted**:
     L_reconstruction = mean (G(x̃) − x)²          (L2 over the whole image: "the missing or damaged
                                                     region as well as the context of the image")
     L_adversarial    = −mean log D(x̂)              (the generator's non-saturating GAN loss)
-    L_D              = −mean [log D(x) + log(1 − D(x̂))]
+    L_D              = −mean [log D(x) + log(1 − D(x̂))]      (:mod:`facefill.adversarial`)
 
 Training (§2.5, §3.2): Adam, learning rate 1e-4 (Keras defaults β = (0.9, 0.999)); per step the
 discriminator is updated first, then the generator; batch 64, 20 epochs.
@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import bench
+from ..adversarial import InpaintingTask, discriminator_loss, generator_loss  # noqa: F401 (discriminator_loss: Eq. 1's L_D)
 from ..errors import ConfigError
 from ..face_masks import from_model_input, occlude, template_landmarks
 
@@ -168,12 +168,6 @@ class Discriminator(nn.Module):
 
 # --------------------------------------------------------------------------- losses
 
-def compose(images: torch.Tensor, output: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """x̂ = (1−M)⊙x + M⊙G(x̃): the known pixels are kept, the occluded ones come from the generator."""
-    m = masks.to(images.dtype)
-    return images * (1 - m) + output.to(images.dtype) * m
-
-
 def reconstruction_loss(output: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
     """L2: mean squared error over all pixels and channels of the whole image."""
     return F.mse_loss(output.float(), images.float())
@@ -181,101 +175,44 @@ def reconstruction_loss(output: torch.Tensor, images: torch.Tensor) -> torch.Ten
 
 def generator_losses(output, images, d_fake_logits) -> tuple[torch.Tensor, dict]:
     """Eq. (1): L_total = L_rec + L_adv (unweighted); L_adv = −log D(x̂)."""
-    rec = reconstruction_loss(output, images)
-    adv = F.binary_cross_entropy_with_logits(d_fake_logits.float(), torch.ones_like(d_fake_logits, dtype=torch.float32))
-    total = rec + adv
-    return total, {"g_rec": rec.detach(), "g_adv": adv.detach(), "g_total": total.detach()}
-
-
-def discriminator_loss(d_real_logits, d_fake_logits) -> tuple[torch.Tensor, dict]:
-    real = F.binary_cross_entropy_with_logits(d_real_logits.float(), torch.ones_like(d_real_logits, dtype=torch.float32))
-    fake = F.binary_cross_entropy_with_logits(d_fake_logits.float(), torch.zeros_like(d_fake_logits, dtype=torch.float32))
-    return real + fake, {"d_total": (real + fake).detach()}
+    return generator_loss(d_fake_logits, reconstruction_loss(output, images))
 
 
 # --------------------------------------------------------------------------- training task
 
-class EluContextEncoderTask:
-    """One training step for :func:`facefill.train.fit`; batches are ``(faces, mask images)``.
+class EluContextEncoderTask(InpaintingTask):
+    """Eq. (1) trained by the D-then-G step of :class:`facefill.adversarial.AdversarialTask` (§2.5:
+    the discriminator first, on real faces vs restored faces x̂; then the generator on L_rec + L_adv).
 
-    The masks travel as a second uint8 image array (0/255, see
+    Batches are ``(faces, mask images)``: the masks travel as a second uint8 image array (0/255, see
     :func:`facefill.face_masks.as_uint8_images`), so ``fit`` batches and flips them with the faces.
     """
 
     def __init__(self, cfg: EluContextEncoderConfig, fused_adam: bool | None = None):
-        self.cfg = cfg
-        self.generator = Generator(cfg)
-        self.discriminator = Discriminator(cfg)
-        self.modules = {"generator": self.generator, "discriminator": self.discriminator}
-        self._fused = fused_adam
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        super().__init__(cfg, Generator(cfg), Discriminator(cfg), lr_g=cfg.lr, lr_d=cfg.lr, betas=(cfg.beta1, cfg.beta2),
+                         fused_adam=fused_adam)
 
-    def configure(self, device: torch.device) -> None:
-        fused = self._fused if self._fused is not None else device.type in ("cpu", "cuda")
-        betas = (self.cfg.beta1, self.cfg.beta2)
-        self.optimizers = {
-            "generator": torch.optim.Adam(self.generator.parameters(), lr=self.cfg.lr, betas=betas, fused=fused),
-            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=self.cfg.lr, betas=betas, fused=fused),
-        }
-
-    def _split(self, batch):
+    def split(self, batch):
         if not isinstance(batch, tuple) or len(batch) != 2:
             raise ConfigError("the masked-face task trains on (faces, mask images): call fit(task, (images, "
                               "face_masks.as_uint8_images(masks)), ...).")
         images, mask_images = batch
         return images, from_model_input(mask_images)
 
-    def training_step(self, batch, autocast) -> dict[str, torch.Tensor]:
-        images, masks = self._split(batch)
-        occluded = occlude(images, masks, self.cfg.fill)
-        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
+    def drop(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        return occlude(images, masks, self.cfg.fill)
 
-        # 1. discriminator first (§2.5): real faces vs restored faces (generator frozen)
-        with autocast():
-            output = self.generator(occluded)
-            restored = compose(images, output, masks)
-            d_real = self.discriminator(images)
-            d_fake = self.discriminator(restored.detach())
-        loss_d, logs_d = discriminator_loss(d_real, d_fake)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
+    def reconstruction_loss(self, output: torch.Tensor, step) -> torch.Tensor:
+        return reconstruction_loss(output, step.images)
 
-        # 2. then the generator on L_rec + L_adv against the updated discriminator
-        with autocast():
-            d_fake_g = self.discriminator(restored)
-        loss_g, logs_g = generator_losses(output, images, d_fake_g)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        return {**logs_g, **logs_d}
-
-    @torch.no_grad()
-    def restore(self, images: torch.Tensor, masks: torch.Tensor, autocast=None) -> torch.Tensor:
-        """Restored faces x̂ (eval mode): the generator's pixels under the mask, the rest untouched."""
-        was_training = self.generator.training
-        self.generator.eval()
-        try:
-            occluded = occlude(images, masks, self.cfg.fill)
-            if autocast is None:
-                output = self.generator(occluded)
-            else:
-                with autocast():
-                    output = self.generator(occluded)
-        finally:
-            self.generator.train(was_training)
-        return compose(images, output.float().clamp(-1, 1), masks.to(images.device))
-
-    def sample(self, batch, autocast=None) -> torch.Tensor:
-        """Rows of (masked input | output | original) — the layout of the paper's Fig. 3."""
-        images, masks = self._split(batch)
-        return torch.cat([occlude(images, masks, self.cfg.fill), self.restore(images, masks, autocast), images], 0)
+    def after_step(self, step, output, d_real, d_fake, logs: dict) -> dict:
+        return {k: logs[k] for k in ("g_rec", "g_adv", "g_total", "d_total")}  # this paper's log columns
 
 
-# --------------------------------------------------------------------------- benchmark
+# --------------------------------------------------------------------------- masks without dlib
 
 def template_masks(image_size: int, n: int) -> torch.Tensor:
-    """n copies of a surgical mask on the aligned-crop template (no dlib needed): for the benchmark."""
+    """n copies of a surgical mask on the aligned-crop template (no dlib needed): for the benchmark and tests."""
     import numpy as np
 
     from ..face_masks import mask_polygon, rasterize
@@ -283,25 +220,3 @@ def template_masks(image_size: int, n: int) -> torch.Tensor:
     poly = mask_polygon(template_landmarks(image_size, image_size), "surgical", np.random.Generator(np.random.PCG64(0)))
     m = torch.from_numpy(rasterize(poly, image_size, image_size))
     return m.expand(n, 1, image_size, image_size).contiguous()
-
-
-def _case(image_size: int, batch_norm: bool = False, width: int = 32, max_width: int = 256):
-    def case(device, batch_size, variant):
-        cfg = EluContextEncoderConfig(image_size=image_size, batch_norm=batch_norm, width=width, max_width=max_width)
-        task = EluContextEncoderTask(cfg, fused_adam=variant != "plain")  # plain: fp32, NCHW, for-loop Adam
-        autocast, fmt = bench.variant_settings(variant, device)
-        for m in task.modules.values():
-            m.to(device=device, memory_format=fmt)
-        task.configure(device)
-        x = (torch.rand(batch_size, 3, image_size, image_size, device=device) * 2 - 1).contiguous(memory_format=fmt)
-        masks = template_masks(image_size, batch_size).to(device) * 2 - 1  # as fit delivers them: -1 / 1
-        batch = (x, masks.expand(-1, 3, -1, -1).contiguous(memory_format=fmt))
-        return (lambda: task.training_step(batch, autocast)), batch_size
-
-    return case
-
-
-bench.register("elu_ce128")(_case(128))
-bench.register("elu_ce128_bn")(_case(128, batch_norm=True))
-bench.register("elu_ce128_w8")(_case(128, width=8, max_width=128))  # the default profile's size
-bench.register("elu_ce128_w8_bn")(_case(128, batch_norm=True, width=8, max_width=128))

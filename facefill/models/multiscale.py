@@ -59,14 +59,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import bench
+from ..adversarial import InpaintingTask
 from ..errors import ConfigError
 from .context_encoder import (
+    CentreHole,
     PatchDiscriminator,
     crop_centre,
-    discriminator_loss,
     drop_centre,
     init_dcgan_weights,
+    overlap_weights,
     paste_centre,
 )
 
@@ -282,10 +283,7 @@ def context_crop_box(image_size: int, hole: int, crop: int = 128) -> tuple[int, 
 
 def weighted_l2(patch, target, cfg: MultiScaleConfig) -> torch.Tensor:
     """The CE's reconstruction loss: MSE with the ``overlap``-px border of the patch weighted ×overlap_weight."""
-    w = torch.full((1, 1, cfg.hole, cfg.hole), cfg.overlap_weight, device=patch.device)
-    o = cfg.overlap
-    w[:, :, o : cfg.hole - o, o : cfg.hole - o] = 1.0
-    return (w * (patch.float() - target.float()) ** 2).mean()
+    return (overlap_weights(cfg, patch.device) * (patch.float() - target.float()) ** 2).mean()
 
 
 def ms_ssim_3(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -328,107 +326,32 @@ def learning_rate(base: float, step: int, cfg: MultiScaleConfig) -> float:
 
 # --------------------------------------------------------------------------- training task
 
-class MultiScaleTask:
-    """One adversarial step (D then G, as the CE) of the multi-scale context encoder, for :func:`facefill.train.fit`."""
+class MultiScaleTask(CentreHole, InpaintingTask):
+    """The multi-scale context encoder on the centre hole, trained by the CE's D-then-G step
+    (:class:`facefill.adversarial.AdversarialTask`) with §III's optimiser and step decay."""
 
     def __init__(self, cfg: MultiScaleConfig, fused: bool | None = None):
-        self.cfg = cfg
-        self.generator = MultiScaleContextEncoder(cfg)
-        self.discriminator = PatchDiscriminator(cfg.hole, cfg.d_width)
-        self.modules = {"generator": self.generator, "discriminator": self.discriminator}
-        self._fused = fused
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        super().__init__(cfg, MultiScaleContextEncoder(cfg), PatchDiscriminator(cfg.hole, cfg.d_width), lr_g=cfg.lr,
+                         lr_d=cfg.lr_d, betas=(cfg.momentum, 0.999), lambda_rec=1 - cfg.lambda_adv,
+                         lambda_adv=cfg.lambda_adv, fused_adam=fused)
 
-    def configure(self, device: torch.device) -> None:
-        cfg = self.cfg
-        fused = self._fused if self._fused is not None else device.type in ("cpu", "cuda")
-        if cfg.optimizer == "adam":
-            make = lambda params, lr: torch.optim.Adam(params, lr=lr, betas=(cfg.momentum, 0.999), fused=fused)
-        else:
-            make = lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, fused=fused)
-        self.optimizers = {"generator": make(self.generator.parameters(), cfg.lr),
-                           "discriminator": make(self.discriminator.parameters(), cfg.lr_d)}
+    def optimizer(self, params, lr: float, fused: bool) -> torch.optim.Optimizer:
+        if self.cfg.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=lr, momentum=self.cfg.momentum, fused=fused)
+        return super().optimizer(params, lr, fused)
 
-    def _set_lr(self) -> None:
-        step = int(self.generator.n_steps)
-        for group in self.optimizers["generator"].param_groups:
-            group["lr"] = learning_rate(self.cfg.lr, step, self.cfg)
-        for group in self.optimizers["discriminator"].param_groups:
-            group["lr"] = learning_rate(self.cfg.lr_d, step, self.cfg)
+    def reconstruction_loss(self, output: torch.Tensor, step) -> torch.Tensor:
+        return reconstruction_loss(output, step.real, self.cfg)
 
     def training_step(self, images: torch.Tensor, autocast) -> dict[str, torch.Tensor]:
-        cfg = self.cfg
-        self._set_lr()
-        masked, target = drop_hole(images, cfg), crop_hole(images, cfg)
-        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
-
-        with autocast():
-            fake = self.generator(masked)
-            d_real = self.discriminator(target)
-            d_fake = self.discriminator(fake.detach())
-        loss_d, logs_d = discriminator_loss(d_real, d_fake)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-
-        with autocast():
-            d_fake_g = self.discriminator(fake)
-        rec = reconstruction_loss(fake, target, cfg)
-        adv = F.binary_cross_entropy_with_logits(d_fake_g.float(), torch.ones_like(d_fake_g, dtype=torch.float32))
-        loss_g = (1 - cfg.lambda_adv) * rec + cfg.lambda_adv * adv
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        step = int(self.generator.n_steps)
+        for name, base in (("generator", self.cfg.lr), ("discriminator", self.cfg.lr_d)):
+            for group in self.optimizers[name].param_groups:
+                group["lr"] = learning_rate(base, step, self.cfg)
+        logs = super().training_step(images, autocast)
         self.generator.n_steps += 1
-        return {**logs_d, "g_rec": rec.detach(), "g_adv": adv.detach(), "g_total": loss_g.detach(),
-                "lr": opt_g.param_groups[0]["lr"]}
-
-    @torch.no_grad()
-    def predict_patch(self, images: torch.Tensor, autocast=None) -> torch.Tensor:
-        """The 64×64 hole patches (eval mode), float32 in [-1, 1]."""
-        was = self.generator.training
-        self.generator.eval()
-        try:
-            if autocast is None:
-                patch = self.generator(drop_hole(images, self.cfg))
-            else:
-                with autocast():
-                    patch = self.generator(drop_hole(images, self.cfg))
-        finally:
-            self.generator.train(was)
-        return patch.float().clamp(-1, 1)
-
-    def inpaint(self, images: torch.Tensor, autocast=None) -> torch.Tensor:
-        """Full images with the hole filled (known pixels untouched)."""
-        return paste_hole(images, self.predict_patch(images, autocast), self.cfg)
-
-    def sample(self, images: torch.Tensor, autocast=None) -> torch.Tensor:
-        return torch.cat([drop_hole(images, self.cfg), self.inpaint(images, autocast), images], 0)
+        return {**logs, "lr": self.optimizers["generator"].param_groups[0]["lr"]}
 
 
 def n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-# --------------------------------------------------------------------------- benchmark cases
-
-def _mce_case(aggregation: str, width: int = 32):
-    def case(device, batch_size, variant):
-        if variant == "plain":  # there is no reference implementation to be literal about
-            raise NotImplementedError
-        cfg = MultiScaleConfig(aggregation=aggregation, width=width)
-        task = MultiScaleTask(cfg)
-        autocast, fmt = bench.variant_settings(variant, device)
-        for m in task.modules.values():
-            m.to(device=device, memory_format=fmt)
-        task.configure(device)
-        x = (torch.rand(batch_size, 3, cfg.image_size, cfg.image_size, device=device) * 2 - 1).contiguous(memory_format=fmt)
-        return (lambda: task.training_step(x, autocast)), batch_size
-
-    return case
-
-
-bench.register("mce250_add")(_mce_case("add"))
-bench.register("mce250_concat")(_mce_case("concat"))
-bench.register("mce250_add_w16")(_mce_case("add", 16))
-bench.register("mce250_concat_w16")(_mce_case("concat", 16))

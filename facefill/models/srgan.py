@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from .. import bench
+from ..adversarial import AdversarialTask, Step, discriminator_loss, generator_loss, predict  # noqa: F401 (D's loss: re-exported)
 from ..errors import ConfigError
 from ..perceptual import ContentLoss, ContentLossConfig
 
@@ -212,7 +212,7 @@ class _Snapshots:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         lr = self.lr.to(next(gen.parameters()).device)
-        torch.save(super_resolve(gen, lr, autocast).cpu(), self.dir / f"iter_{it:06d}.pt")
+        torch.save(predict(gen, lr, autocast).cpu(), self.dir / f"iter_{it:06d}.pt")
 
 
 def load_snapshots(directory) -> dict[int, torch.Tensor]:
@@ -221,20 +221,11 @@ def load_snapshots(directory) -> dict[int, torch.Tensor]:
     return {int(p.stem.split("_")[1]): torch.load(p, weights_only=True) for p in sorted(d.glob("iter_*.pt"))}
 
 
-@torch.no_grad()
-def super_resolve(gen: Generator, lr: torch.Tensor, autocast=None) -> torch.Tensor:
-    """G(LR) in eval mode (BatchNorm running statistics), float32 clamped to [-1, 1]."""
-    was = gen.training
-    gen.eval()
-    try:
-        if autocast is None:
-            sr = gen(lr)
-        else:
-            with autocast():
-                sr = gen(lr)
-    finally:
-        gen.train(was)
-    return sr.float().clamp(-1, 1)
+def _sr_rows(gen: Generator, batch, autocast) -> torch.Tensor:
+    """Rows of (LR nearest-upscaled | SR | HR) for the progress grid."""
+    hr, lr = batch
+    up = F.interpolate(lr.float(), size=hr.shape[-2:], mode="nearest")
+    return torch.cat([up, predict(gen, lr, autocast), hr.float()], 0)
 
 
 class SRResNetTask:
@@ -248,12 +239,9 @@ class SRResNetTask:
         self._fused = fused_adam
         self._snap = _Snapshots(snapshot_lr, snapshot_steps, snapshot_dir)
 
-    def _adam(self, params, device):
-        fused = self._fused if self._fused is not None else device.type in ("cpu", "cuda")
-        return torch.optim.Adam(params, lr=self.cfg.lr, betas=(self.cfg.beta1, 0.999), fused=fused)
-
     def configure(self, device: torch.device) -> None:
-        self.optimizers = {"generator": self._adam(self.generator.parameters(), device)}
+        fused = self._fused if self._fused is not None else device.type in ("cpu", "cuda")
+        self.optimizers = {"generator": torch.optim.Adam(self.generator.parameters(), lr=self.cfg.lr, betas=(self.cfg.beta1, 0.999), fused=fused)}
 
     def training_step(self, batch, autocast) -> dict:
         hr, lr = batch
@@ -269,93 +257,55 @@ class SRResNetTask:
         return {"g_mse": loss.detach()}
 
     def sample(self, batch, autocast=None) -> torch.Tensor:
-        """Rows of (LR nearest-upscaled | SR | HR) for the progress grid."""
-        hr, lr = batch
-        up = F.interpolate(lr.float(), size=hr.shape[-2:], mode="nearest")
-        return torch.cat([up, super_resolve(self.generator, lr, autocast), hr.float()], 0)
+        return _sr_rows(self.generator, batch, autocast)
 
 
-class SRGANTask(SRResNetTask):
-    """Adversarial training: D on real HR vs G(LR), then G on content + λ·adversarial (Ledig Eq. 3)."""
+class SRGANTask(AdversarialTask):
+    """Adversarial training (:class:`facefill.adversarial.AdversarialTask`): D on real HR vs G(LR),
+    then G on the perceptual loss l_X + λ·l_Gen (Ledig Eq. 3), the content network under autocast."""
 
-    def __init__(self, cfg: SRGANConfig, content: ContentLossConfig, init_generator: dict | None = None, **kw):
-        super().__init__(cfg, **kw)
-        self.content_cfg = content
+    rec_key = "g_content"
+    reconstruction_autocast = True
+
+    def __init__(self, cfg: SRGANConfig, content: ContentLossConfig, init_generator: dict | None = None,
+                 snapshot_lr: torch.Tensor | None = None, snapshot_steps=(), snapshot_dir=None, fused_adam: bool | None = None):
+        generator = Generator(cfg.scale, cfg.n_blocks, cfg.width)
         if init_generator is not None:
-            self.generator.load_state_dict(init_generator)
-        self.discriminator = Discriminator(cfg.hr_size, cfg.d_width, cfg.d_dense)
-        self.modules = {"generator": self.generator, "discriminator": self.discriminator}
+            generator.load_state_dict(init_generator)
+        super().__init__(cfg, generator, Discriminator(cfg.hr_size, cfg.d_width, cfg.d_dense), lr_g=cfg.lr, lr_d=cfg.lr,
+                         betas=(cfg.beta1, 0.999), lambda_rec=1.0, lambda_adv=cfg.lambda_adv, fused_adam=fused_adam)
+        self.content_cfg = content
         self.content = ContentLoss(content)  # frozen: not in modules (nothing to train or checkpoint)
+        self._snap = _Snapshots(snapshot_lr, snapshot_steps, snapshot_dir)
 
     def configure(self, device: torch.device) -> None:
         self.content.to(device)
-        self.optimizers = {
-            "generator": self._adam(self.generator.parameters(), device),
-            "discriminator": self._adam(self.discriminator.parameters(), device),
-        }
+        super().configure(device)
+
+    def prepare(self, batch) -> Step:
+        hr, lr = batch
+        return Step(real=hr, input=lr)
+
+    def reconstruction_loss(self, output: torch.Tensor, step: Step) -> torch.Tensor:
+        return self.content(output, step.real)
+
+    def after_step(self, step: Step, output, d_real, d_fake, logs: dict) -> dict:
+        with torch.no_grad():
+            return {**logs, "g_mse": F.mse_loss(output.detach().float(), step.real.float())}
 
     def training_step(self, batch, autocast) -> dict:
-        hr, lr = batch
-        opt_g, opt_d = self.optimizers["generator"], self.optimizers["discriminator"]
-        with autocast():
-            sr = self.generator(lr)
-            d_real = self.discriminator(hr)
-            d_fake = self.discriminator(sr.detach())
-        loss_d, logs_d = discriminator_loss(d_real, d_fake)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-
-        with autocast():
-            d_fake_g = self.discriminator(sr)
-            content = self.content(sr, hr)
-        loss_g, logs_g = perceptual_loss(content, d_fake_g, self.cfg.lambda_adv)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        logs = super().training_step(batch, autocast)
         self.generator.iterations += 1
         self._snap.maybe_save(self.generator, autocast)
-        with torch.no_grad():
-            mse = F.mse_loss(sr.detach().float(), hr.float())
-        return {**logs_d, **logs_g, "g_mse": mse}
+        return logs
 
-
-def discriminator_loss(d_real_logits, d_fake_logits) -> tuple[torch.Tensor, dict]:
-    """−log D(HR) − log(1 − D(G(LR))), with D = sigmoid(logit)."""
-    real = F.binary_cross_entropy_with_logits(d_real_logits.float(), torch.ones_like(d_real_logits, dtype=torch.float32))
-    fake = F.binary_cross_entropy_with_logits(d_fake_logits.float(), torch.zeros_like(d_fake_logits, dtype=torch.float32))
-    return real + fake, {"d_real": real.detach(), "d_fake": fake.detach(), "d_total": (real + fake).detach()}
+    def sample(self, batch, autocast=None) -> torch.Tensor:
+        return _sr_rows(self.generator, batch, autocast)
 
 
 def perceptual_loss(content: torch.Tensor, d_fake_logits: torch.Tensor, lambda_adv: float) -> tuple[torch.Tensor, dict]:
     """l^SR = l_X + λ·l_Gen with l_Gen = −log D(G(LR)) (Ledig Eq. 3 and 6)."""
-    adv = F.binary_cross_entropy_with_logits(d_fake_logits.float(), torch.ones_like(d_fake_logits, dtype=torch.float32))
-    total = content.float() + lambda_adv * adv
-    return total, {"g_content": content.detach(), "g_adv": adv.detach(), "g_total": total.detach()}
-
-
-# --------------------------------------------------------------------------- benchmark
-
-def _srgan_case(hr_size: int, scale: int, content: str):
-    def case(device, batch_size, variant):
-        if variant == "plain":
-            raise NotImplementedError("no separate literal reference: fp32 is the baseline")
-        cfg = SRGANConfig(scale=scale, hr_size=hr_size)
-        task = SRGANTask(cfg, ContentLossConfig(content=content))
-        autocast, fmt = bench.variant_settings(variant, device)
-        for m in task.modules.values():
-            m.to(device=device, memory_format=fmt)
-        task.configure(device)
-        hr = (torch.rand(batch_size, 3, hr_size, hr_size, device=device) * 2 - 1).contiguous(memory_format=fmt)
-        lr = F.avg_pool2d(hr, scale).contiguous(memory_format=fmt)
-        return (lambda: task.training_step((hr, lr), autocast)), batch_size
-
-    return case
-
-
-bench.register("srgan64x2")(_srgan_case(64, 2, "effnet_lite0"))
-bench.register("srgan64x4")(_srgan_case(64, 4, "effnet_lite0"))
-bench.register("srgan128x4")(_srgan_case(128, 4, "effnet_lite0"))
+    return generator_loss(d_fake_logits, content, 1.0, lambda_adv, rec_key="g_content")
 
 
 # --------------------------------------------------------------------------- evaluation (SR protocol)
