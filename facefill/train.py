@@ -71,10 +71,18 @@ class TrainConfig:
     sample_every: int = 0  # grid of the fixed sample batch every N steps (0: only at the end)
     checkpoint_every: int = 200  # steps between checkpoints (and at the end)
     progress: bool = True  # tqdm bar
+    lr_decay_start: float = 1.0  # fraction of `steps` after which every learning rate falls linearly to 0 (1.0: constant)
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1:
             raise ConfigError(f"steps={self.steps}, batch_size={self.batch_size}: both must be >= 1.")
+        if not 0.0 <= self.lr_decay_start <= 1.0:
+            raise ConfigError(f"lr_decay_start={self.lr_decay_start}: a fraction of the steps in [0, 1] (1.0: no decay).")
+
+    def lr_factor(self, step: int) -> float:
+        """Multiplier of every base learning rate at ``step`` (0-based): 1, then linear to 0 at the end."""
+        start = self.lr_decay_start * self.steps
+        return 1.0 if step < start else max(self.steps - step, 0) / max(self.steps - start, 1e-9)
 
 
 def _as_uint8_tensor(x) -> torch.Tensor:
@@ -442,6 +450,8 @@ def fit(
         m.to(device=device, memory_format=memory_format)
         m.train()
     task.configure(device)
+    # base rates before any checkpoint is loaded: the schedule is a function of the step (resume-exact)
+    base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in task.optimizers.items()}
     fingerprint = config_fingerprint(cfg, fingerprint_extra, getattr(task, "cfg", None))
 
     history: list[dict] = []
@@ -502,6 +512,10 @@ def fit(
     try:
         for step in bar:
             current = done = step + 1
+            if cfg.lr_decay_start < 1.0:
+                for k, o in task.optimizers.items():
+                    for g, lr in zip(o.param_groups, base_lrs[k]):
+                        g["lr"] = lr * cfg.lr_factor(step)
             logs = task.training_step(batch_at(step), autocast)
             values = {k: float(v) for k, v in logs.items()}
             bad = [k for k, v in values.items() if not math.isfinite(v)]

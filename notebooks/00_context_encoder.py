@@ -50,6 +50,7 @@ lambda_adv = 0.001
 lr_d = 0.0002
 lr_g_factor = 10.0
 steps = 6
+lr_decay_start = 0.5
 batch_size = 16
 precision = "auto"
 channels_last = True
@@ -151,8 +152,7 @@ plt.close(fig)
 display(Image(run.output_dir / "samples.png"))
 
 # %% [markdown]
-# The same models on LFW (trained on CelebA-HQ): LFW faces are smaller in the frame and less
-# tightly aligned, so the hole covers nose, eyes *and* cheeks.
+# The same models on LFW (trained on CelebA-HQ), whose faces are smaller in the frame and less aligned.
 
 # %%
 truth = data.to_tensor(study.images["transfer"][:8])

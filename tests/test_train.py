@@ -222,3 +222,24 @@ def test_checkpoint_meta_and_old_checkpoints_load(images, tmp_path):
     torch.save(old, path)  # a checkpoint written before meta existed
     assert load_modules(tiny_task(), path) == 6
     assert list(fit(tiny_task(), images, cfg(), tmp_path)["step"]) == [1, 2, 3, 4, 5, 6]  # still resumes (finished)
+
+
+def test_lr_decay_schedule_and_exact_resume(images, tmp_path):
+    c = cfg(steps=8, lr_decay_start=0.5)
+    assert [c.lr_factor(s) for s in range(8)] == [1, 1, 1, 1, 1.0, 0.75, 0.5, 0.25]
+    straight = tiny_task()
+    fit(straight, images, c, tmp_path / "a", tmp_path / "a" / "ckpt")
+    g_lr = straight.optimizers["generator"].param_groups[0]["lr"]
+    assert g_lr == pytest.approx(straight.cfg.lr_d * straight.cfg.lr_g_factor * 0.25)
+    resumed = DiesAfter(tiny_task(), 5)  # killed during the decay, after the checkpoint at step 4
+    with pytest.raises(Interrupt):
+        fit(resumed, images, c, tmp_path / "b", tmp_path / "b" / "ckpt")
+    again = tiny_task()
+    fit(again, images, c, tmp_path / "b", tmp_path / "b" / "ckpt")
+    for k, v in weights(straight).items():
+        assert torch.equal(v, weights(again)[k]), k
+
+
+def test_lr_decay_start_out_of_range_is_an_error():
+    with pytest.raises(ConfigError, match="lr_decay_start"):
+        cfg(lr_decay_start=1.5)

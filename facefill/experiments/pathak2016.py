@@ -206,7 +206,8 @@ class ContextEncoderStudy:
         values = {**p, "n_train": len(self.images["train"]), "n_val": len(self.images["val"]),
                   "n_test": len(self.images["main"]), "n_seeds": len(self.seeds), "precision": self.precision,
                   "epochs": p["steps"] * p["batch_size"] / len(self.images["train"]),
-                  "lr_g": p["lr_d"] * p["lr_g_factor"], "inner": self.cfg.hole - 2 * self.cfg.overlap}
+                  "lr_g": p["lr_d"] * p["lr_g_factor"], "inner": self.cfg.hole - 2 * self.cfg.overlap,
+                  "decay_step": round(p["lr_decay_start"] * p["steps"])}
         return deviation_table(self.paper["deviations"], values)
 
     def summary(self, table: pd.DataFrame, records: list[dict]) -> str:
@@ -228,10 +229,10 @@ class ContextEncoderStudy:
         return "\n".join(lines)
 
     def headline(self, table: pd.DataFrame) -> dict:
-        """The few numbers ``metrics.json`` keeps (readable in ``dvc metrics show``)."""
+        """The few numbers ``metrics.json`` keeps (readable in ``dvc metrics show``); no timings, so two
+        runs at the same thread count write identical files."""
         main = table[table["data"] == self.p["dataset"]].set_index("method")
         transfer = table[table["data"] == self.p["transfer_dataset"]].set_index("method")
         return {"ce_psnr": main.loc[METHOD, "psnr"], "ce_ssim": main.loc[METHOD, "ssim"],
                 "telea_psnr": main.loc["Telea", "psnr"], "mean_face_ssim": main.loc["mean training image", "ssim"],
-                "transfer_ce_psnr": transfer.loc[METHOD, "psnr"], "transfer_telea_psnr": transfer.loc["Telea", "psnr"],
-                "train_images_per_s": float(np.median([r.history["images_per_s"].median() for r in self.runs]))}
+                "transfer_ce_psnr": transfer.loc[METHOD, "psnr"], "transfer_telea_psnr": transfer.loc["Telea", "psnr"]}
