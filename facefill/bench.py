@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .config import positive_int
 from .runtime import autocast_factory, resolve_device
 
 CASES: dict[str, Callable] = {}
@@ -295,8 +296,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m facefill.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="*")
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--steps", type=positive_int, default=6)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--device", default="auto")
     p.add_argument("--csv", help="also write the table here")

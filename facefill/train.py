@@ -133,7 +133,9 @@ def config_fingerprint(*configs: Any) -> str:
     """Short hash of the configs that define a run: a checkpoint only resumes the same run."""
     def plain(c):
         if isinstance(c, TrainConfig):
-            return {k: v for k, v in asdict(c).items() if k not in RESUMABLE_FIELDS}
+            # with a decay the lr of every step depends on `steps`: a longer run is another run
+            keep = {"steps"} if c.lr_decay_start < 1.0 else set()
+            return {k: v for k, v in asdict(c).items() if k not in RESUMABLE_FIELDS or k in keep}
         return asdict(c) if hasattr(c, "__dataclass_fields__") else c
 
     blob = json.dumps([plain(c) for c in configs], sort_keys=True, default=str)

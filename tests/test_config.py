@@ -183,3 +183,12 @@ def test_every_range_rule_matches_a_parameter_of_some_notebook():
 
     dead = [pat for pat, _ in config.RANGES if not fnmatch.filter(names, pat)]
     assert not dead, f"range rules matching no notebook parameter: {dead}"
+
+
+def test_bench_refuses_a_zero_batch_size(capsys):
+    from facefill import bench
+
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--batch-size", "0"])
+    assert e.value.code == 2
+    assert "--batch-size: 0 is not >= 1" in capsys.readouterr().err

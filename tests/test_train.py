@@ -243,3 +243,10 @@ def test_lr_decay_schedule_and_exact_resume(images, tmp_path):
 def test_lr_decay_start_out_of_range_is_an_error():
     with pytest.raises(ConfigError, match="lr_decay_start"):
         cfg(lr_decay_start=1.5)
+
+
+def test_with_lr_decay_a_longer_run_does_not_resume_a_shorter_one():
+    from facefill.train import config_fingerprint
+
+    assert config_fingerprint(cfg(steps=6)) == config_fingerprint(cfg(steps=8))  # constant lr: extendable
+    assert config_fingerprint(cfg(steps=6, lr_decay_start=0.5)) != config_fingerprint(cfg(steps=8, lr_decay_start=0.5))
