@@ -126,6 +126,10 @@ def test_missing_data_fails_the_stage_with_instructions(tmp_path, monkeypatch, c
     empty = tmp_path / "no-data"
     empty.mkdir()
     monkeypatch.setenv("FACEFILL_DATA_DIR", str(empty))
+    # after `make repro` the checkout has a processed cache, which would make the archives unnecessary
+    real = pipeline.notebook_parameters
+    monkeypatch.setattr(pipeline, "notebook_parameters",
+                        lambda *a, **k: {**real(*a, **k), "processed_dir": str(tmp_path / "no-cache")})
     rc = pipeline.main(["run", "context_encoder", "--profile", "smoke",
                         "--output-dir", str(tmp_path / "out"), "--checkpoint-dir", str(tmp_path / "models")])
     err = capsys.readouterr().err
