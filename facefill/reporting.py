@@ -103,13 +103,17 @@ def notebook_parameter_names(namespace: Mapping[str, Any]) -> list[str]:
 def start(name: str, params: Mapping[str, Any], expected: Iterable[str] | None = None) -> Run:
     """Begin a notebook run: validate the parameters, seed everything, create the output folders.
 
-    ``params`` is the notebook's parameter dict (the ``parameters`` cell after papermill's
-    injection); ``expected`` the names the notebook declares, to catch stray keys. When the
+    ``params`` is the notebook's ``globals()`` (called in the cell after ``parameters``, so its plain
+    values are the parameters, papermill's injected ones included) or a plain parameter dict;
+    ``expected`` the names the notebook declares, to catch stray keys. When the
     notebook's source ``notebooks/<name>.py`` exists, ``params`` is also checked against its
     parameters cell (:func:`check_notebook_parameters`): a name papermill injected that the cell
     does not declare (``-p stepz 3``) and a value of the wrong type or range (``-p steps '"6"'``)
     stop the notebook here, in its first cell, instead of training on defaults.
     """
+    if "__name__" in params:  # a notebook's globals(): its parameters are the plain values defined so far
+        namespace = params
+        params = {k: namespace[k] for k in notebook_parameter_names(namespace)}
     params = dict(params)
     if expected is not None:
         check_keys(params, set(expected), f"the parameters of {name}")

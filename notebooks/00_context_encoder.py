@@ -71,8 +71,8 @@ from facefill.models import context_encoder
 reporting.use_pipeline_backend()
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend choice)
 
-params = {k: v for k, v in globals().items() if k in reporting.notebook_parameter_names(globals())}
-run = reporting.start("00_context_encoder", params)
+run = reporting.start("00_context_encoder", globals())
+params = run.params
 study = ContextEncoderStudy(params, run)
 study.load()
 

@@ -98,8 +98,8 @@ from facefill.models.context_encoder import (
 from facefill.runtime import autocast_factory, resolve_precision
 from facefill.train import TrainConfig, evaluate_batches, fit
 
-params = {k: v for k, v in globals().items() if k in reporting.notebook_parameter_names(globals())}
-run = reporting.start("01_multiscale_context_encoder", params)
+run = reporting.start("01_multiscale_context_encoder", globals())
+params = run.params
 mce_cfg = pick(params, ms.MultiScaleConfig)  # aggregation is set per run below
 ce_cfg = pick(params, ContextEncoderConfig, rename={"width": "ce_width", "bottleneck": "ce_bottleneck", "lr_d": "ce_lr_d",
                                                     "lr_g_factor": "ce_lr_g_factor", "image_size": "ce_image_size"})

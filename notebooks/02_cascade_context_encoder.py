@@ -82,8 +82,8 @@ from facefill.models import cascade as cc
 from facefill.runtime import autocast_factory, resolve_precision
 from facefill.train import TrainConfig
 
-params = {k: v for k, v in globals().items() if k in reporting.notebook_parameter_names(globals())}
-run = reporting.start("02_cascade_context_encoder", params)
+run = reporting.start("02_cascade_context_encoder", globals())
+params = run.params
 base_cfg = pick(params, cc.CascadeConfig)
 ce64_train = pick(params, TrainConfig, rename={"steps": "ce64_steps"})
 ce128_train = pick(params, TrainConfig, rename={"steps": "ce128_steps"})

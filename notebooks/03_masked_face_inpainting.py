@@ -82,8 +82,8 @@ from facefill.models.elu_context_encoder import (
 from facefill.runtime import autocast_factory, resolve_precision
 from facefill.train import TrainConfig, fit, to_model_input
 
-params = {k: v for k, v in globals().items() if k in reporting.notebook_parameter_names(globals())}
-run = reporting.start("03_masked_face_inpainting", params)
+run = reporting.start("03_masked_face_inpainting", globals())
+params = run.params
 model_cfg = pick(params, EluContextEncoderConfig)
 train_cfg = pick(params, TrainConfig)
 mask_cfg = face_masks.FaceMaskConfig(shapes=tuple(mask_shapes), tilt_deg=mask_tilt_deg)

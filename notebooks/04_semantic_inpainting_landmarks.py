@@ -114,8 +114,8 @@ from facefill.models.dcgan import DCGANConfig, DCGANTask
 from facefill.runtime import autocast_factory, resolve_precision
 from facefill.train import TrainConfig, fit
 
-params = {k: v for k, v in globals().items() if k in reporting.notebook_parameter_names(globals())}
-run = reporting.start("04_semantic_inpainting_landmarks", params)
+run = reporting.start("04_semantic_inpainting_landmarks", globals())
+params = run.params
 gan_cfg = pick(params, DCGANConfig)
 train_cfg = pick(params, TrainConfig)
 search_cfg = pick(params, SemanticConfig, rename={"lr": "z_lr", "beta1": "z_beta1"})

@@ -104,8 +104,8 @@ from facefill.perceptual import ContentLoss, ContentLossConfig
 from facefill.runtime import autocast_factory, resolve_precision
 from facefill.train import TrainConfig, evaluate_batches, fit
 
-params = {k: v for k, v in globals().items() if k in reporting.notebook_parameter_names(globals())}
-run = reporting.start("05_srgan_faces", params)
+run = reporting.start("05_srgan_faces", globals())
+params = run.params
 precision_used = resolve_precision(precision, run.device)
 autocast = autocast_factory(run.device, precision_used)
 content_cfg = pick(params, ContentLossConfig)

@@ -54,8 +54,8 @@ from facefill import reporting
 reporting.use_pipeline_backend()
 import matplotlib
 
-params = {k: v for k, v in globals().items() if k in reporting.notebook_parameter_names(globals())}
-run = reporting.start("90_tiny", params)
+run = reporting.start("90_tiny", globals())
+params = run.params
 print(f"tiny: resuming from step 2/{steps} (width {width})")
 print(f"tiny: FACEFILL_PIPELINE={os.environ.get('FACEFILL_PIPELINE')} backend={matplotlib.get_backend().lower()}")
 '''
