@@ -128,3 +128,29 @@ def descriptors(images: np.ndarray, box: str = "detect", upscale: float | None =
         shape = pred(big, rect)
         out[i] = np.asarray(rec.compute_face_descriptor(big, shape))
     return out
+
+
+def identity_distance(restored: np.ndarray, reference: np.ndarray, upscale: float | None = None) -> np.ndarray:
+    """Per-image identity distance (N,): Euclidean distance between dlib's 128-d descriptors of
+    ``restored`` and ``reference`` (uint8 RGB, same shape), both computed at the landmarks dlib finds
+    on the *reference* inside the known face box (the crop). No detection, so no image silently
+    drops out, and both descriptors see the same aligned chip: only the restored pixels differ.
+    Same person ≲ 0.6 for dlib's model; 0 means an identical descriptor.
+    """
+    import dlib
+
+    restored, reference = _check_images(restored), _check_images(reference)
+    if restored.shape != reference.shape:
+        raise DataError(f"identity_distance needs images of one shape; got {restored.shape} and {reference.shape}.")
+    n, h, w = reference.shape[:3]
+    up = upscale or default_upscale(max(h, w), 200)
+    rec, pred = _recognizer(), _predictor()
+    out = np.zeros(n, np.float32)
+    for i in range(n):
+        big_ref, big_res = _upscaled(reference[i], up), _upscaled(restored[i], up)
+        H, W = big_ref.shape[:2]
+        shape = pred(big_ref, dlib.rectangle(0, 0, W - 1, H - 1))
+        a = np.asarray(rec.compute_face_descriptor(big_ref, shape))
+        b = np.asarray(rec.compute_face_descriptor(big_res, shape))
+        out[i] = np.linalg.norm(a - b)
+    return out

@@ -32,3 +32,14 @@ def test_descriptors_separate_people(real_data):
 def test_bad_images_are_clear_errors():
     with pytest.raises(DataError, match="uint8"):
         landmarks.landmarks(np.zeros((1, 64, 64, 3), np.float32))
+
+
+def test_identity_distance_is_zero_for_the_same_pixels_and_grows_with_damage(real_data):
+    faces = data.load_faces("celeba", 64, "test", 6)
+    assert np.array_equal(landmarks.identity_distance(faces, faces), np.zeros(6, np.float32))
+    noisy = np.clip(faces.astype(int) + np.random.default_rng(0).integers(-8, 9, faces.shape), 0, 255).astype(np.uint8)
+    other = faces[::-1].copy()  # other people, same landmarks source (the reference)
+    small, large = landmarks.identity_distance(noisy, faces), landmarks.identity_distance(other, faces)
+    assert (small < 0.3).all() and np.median(large) > 2 * np.median(small)
+    with pytest.raises(DataError, match="one shape"):
+        landmarks.identity_distance(faces[:2], faces[:3])
