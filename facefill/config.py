@@ -109,7 +109,6 @@ RANGES: tuple[tuple[str, Range], ...] = (
     ("image_size", Range(1)),
     ("hole", Range(1)),
     ("overlap", Range(0)),
-    ("lr_decay", Range(0, 1, lo_open=True)),  # multiplicative step decay
     ("lr", Range(0, lo_open=True)),
     ("lr_*", Range(0, lo_open=True)),       # lr_d, lr_g_factor
     ("*_lr", Range(0, lo_open=True)),       # z_lr
@@ -119,7 +118,6 @@ RANGES: tuple[tuple[str, Range], ...] = (
     ("*_weight", Range(0)),
     ("max_fraction", Range(0, 1, lo_open=True)),
     ("random_drop", Range(0, 1)),
-    ("ms_ssim_alpha", Range(0, 1)),
     ("seed", Range(0)),
 )
 

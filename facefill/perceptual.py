@@ -16,7 +16,15 @@ its ReLU, before the i-th max-pool; Ledig's best is VGG54 = ``relu5_4``):
     l^SR_VGG/i.j = 1/(W_ij H_ij) Σ_x Σ_y (φ_ij(I^HR)_{x,y} − φ_ij(G(I^LR))_{x,y})²,
 
 with the features rescaled by 1/12.75 (Ledig, §3.2) so that the VGG loss has the scale of the
-pixel MSE. In PyTorch ``mse_loss`` also averages over channels; we follow that convention for every
+pixel MSE. That factor belongs to VGG19 φ5,4; for another network :func:`calibrate_content_scale`
+measures the factor s that gives the same property on the data at hand: with bicubic
+reconstructions B of the training LR images and their HR targets H,
+
+    s² · mean((φ(B) − φ(H))²) = mean((B − H)²)   ⇒   s = sqrt(pixel MSE / feature MSE),
+
+so that λ = 10⁻³ weighs the adversarial term against a content loss of the pixel MSE's size, as in
+Ledig's recipe (with 1/12.75 on EfficientNet-Lite0 the content loss was ≈ 15× the pixel MSE and
+λ·l_Gen ≈ 0.7 % of the generator loss). In PyTorch ``mse_loss`` also averages over channels; we follow that convention for every
 feature network (a constant factor, absorbed by the weight).
 
 **No ImageNet VGG19 weights can be installed offline here**, so the content network is configurable:
@@ -227,6 +235,30 @@ def _frozen(net: nn.Module) -> nn.Module:
 
 
 # --------------------------------------------------------------------------- the loss
+
+def calibrate_content_scale(cfg: ContentLossConfig, reconstructions: torch.Tensor, targets: torch.Tensor,
+                            batch_size: int = 64) -> dict[str, float]:
+    """The feature scale s with s²·feature-MSE = pixel MSE between ``reconstructions`` (e.g. bicubic
+    upscales of the LR training images) and ``targets`` (their HR images), float (N, 3, H, W) in
+    [-1, 1]. Returns ``{"scale", "pixel_mse", "feature_mse"}`` (``feature_mse`` unscaled); pixel MSE:
+    scale 1."""
+    if reconstructions.shape != targets.shape or reconstructions.dim() != 4 or reconstructions.shape[0] == 0:
+        raise ConfigError(f"calibration needs two (N, 3, H, W) batches of one shape, got {tuple(reconstructions.shape)} and {tuple(targets.shape)}.")
+    pix = float(F.mse_loss(reconstructions.double(), targets.double()))
+    if cfg.content == "mse":
+        return {"scale": 1.0, "pixel_mse": pix, "feature_mse": pix}
+    loss = ContentLoss(ContentLossConfig(cfg.content, cfg.content_layer, 1.0, cfg.vgg_weights))
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(targets), batch_size):
+            a, b = reconstructions[i : i + batch_size].float(), targets[i : i + batch_size].float()
+            total += float(loss(a, b)) * len(a)
+            n += len(a)
+    feat = total / n
+    if not (feat > 0 and pix > 0):
+        raise ConfigError("calibration: reconstructions equal their targets, nothing to calibrate on: use bicubic upscales of LR images.")
+    return {"scale": math.sqrt(pix / feat), "pixel_mse": pix, "feature_mse": feat}
+
 
 class ContentLoss(nn.Module):
     """l^SR_X: MSE in pixel space (``mse``) or between frozen feature maps (``vgg19``, ``effnet_lite0``).

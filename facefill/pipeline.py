@@ -269,7 +269,6 @@ def code_deps(name: str, root: Path | None = None) -> list[str]:
     paper's model does not rerun the other papers' stages.
     """
     import ast
-    import re
 
     root = root or repo_root()
     pkg = root / "facefill"
@@ -311,9 +310,6 @@ def code_deps(name: str, root: Path | None = None) -> list[str]:
             if f and f not in seen:
                 seen.add(f)
                 todo += sorted(imports(f))
-    text = notebook_path(name, root).with_suffix(".py").read_text()
-    for key in re.findall(r"paper_numbers\(\s*[\"']([\w.-]+)[\"']", text):
-        seen.add(pkg / "paper_numbers" / f"{key}.yaml")
     for f in list(seen):  # a paper's study module reads the YAML of the same name beside it
         if f.parent == pkg / "experiments" and f.with_suffix(".yaml").exists():
             seen.add(f.with_suffix(".yaml"))
@@ -333,6 +329,19 @@ def check_all(root: Path | None = None) -> int:
     return n
 
 
+def estimate(profile: str | None = None, stages: list[str] | None = None, device: str = "auto", steps: int = 3,
+             warmup: int = 2, compile: bool = False, params: dict | None = None, out=None) -> list[dict]:
+    """Time a few training steps of every stage's networks at ``profile``'s sizes on ``device`` and print
+    the extrapolated stage times: :func:`facefill.bench.estimate_profile`."""
+    import importlib
+
+    # imported by name: the benchmark imports every model, and a static import here would make every
+    # stage's DVC deps (which follow this runner's imports) include all of them
+    bench = importlib.import_module("facefill.bench")
+    params = params or load_params(repo_root() / "params.yaml")
+    return bench.estimate_profile(params, profile or params["profile"], stages, device, steps, warmup, compile, out)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m facefill.pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -345,9 +354,20 @@ def main(argv=None) -> int:
     sub.add_parser("prepare", help="the prepare_data stage: decode the data.variants of params.yaml")
     d = sub.add_parser("deps", help="print the package files a stage uses (its dvc.yaml code deps)")
     d.add_argument("stage", choices=list(NOTEBOOKS))
+    e = sub.add_parser("estimate", help="time a few training steps of every stage at a profile's sizes and extrapolate its wall time")
+    e.add_argument("--profile", choices=PROFILES)
+    e.add_argument("--stages", nargs="*")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--steps", type=int, default=3, help="timed steps per network (after warm-up)")
+    e.add_argument("--warmup", type=int, default=2)
+    e.add_argument("--compile", action="store_true", help="CUDA: also try torch.compile (CUDA graphs) per network")
     args = p.parse_args(argv)
     try:
-        if args.cmd == "run":
+        if args.cmd == "estimate":
+            if args.steps < 1 or args.warmup < 0:
+                raise ConfigError(f"--steps {args.steps} must be >= 1 and --warmup {args.warmup} >= 0.")
+            estimate(args.profile, args.stages, args.device, args.steps, args.warmup, args.compile)
+        elif args.cmd == "run":
             run(args.stage, args.profile, args.output_dir, args.checkpoint_dir)
         elif args.cmd == "prepare":
             prepare()

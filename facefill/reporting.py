@@ -2,7 +2,7 @@
 
 Every table is written with a header line saying which profile, how much data and which device
 produced it, and paper-vs-ours tables always print ``paper | ours | Δ`` with our bootstrap interval.
-The papers' numbers are data (``facefill/paper_numbers.yaml``), never typed into a notebook.
+The papers' numbers are data (``facefill/experiments/<paper>.yaml``, read by ``facefill.experiments.study_data``), never typed into a notebook.
 """
 from __future__ import annotations
 
@@ -15,22 +15,10 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 import torch
-import yaml
 
 from .config import PROFILES, check_keys, repo_root
 from .errors import ConfigError
 from .runtime import configure_reproducibility, resolve_device, set_seed
-
-PAPER_NUMBERS = Path(__file__).with_name("paper_numbers")
-
-
-def paper_numbers(key: str) -> dict:
-    """The published numbers of one paper, ``facefill/paper_numbers/<key>.yaml`` (e.g. ``"pathak2016"``)."""
-    path = PAPER_NUMBERS / f"{key}.yaml"
-    if not path.exists():
-        raise ConfigError(f"no paper numbers {path.name}; available: {sorted(p.stem for p in PAPER_NUMBERS.glob('*.yaml'))}")
-    return yaml.safe_load(path.read_text())
-
 
 @dataclass
 class Run:
@@ -111,10 +99,16 @@ def start(name: str, params: Mapping[str, Any], expected: Iterable[str] | None =
     does not declare (``-p stepz 3``) and a value of the wrong type or range (``-p steps '"6"'``)
     stop the notebook here, in its first cell, instead of training on defaults.
     """
+    namespace = None
     if "__name__" in params:  # a notebook's globals(): its parameters are the plain values defined so far
         namespace = params
         params = {k: namespace[k] for k in notebook_parameter_names(namespace)}
     params = dict(params)
+    explore = explore_values(name, params)
+    if explore is not None:
+        params.update(explore)
+        if namespace is not None:
+            namespace.update(explore)  # the notebook's variables agree with run.params
     if expected is not None:
         check_keys(params, set(expected), f"the parameters of {name}")
     root = repo_root()
@@ -135,6 +129,36 @@ def start(name: str, params: Mapping[str, Any], expected: Iterable[str] | None =
     print(f"{name}: profile={params['profile']} seed={params['seed']} device={device} threads={environment['threads']} "
           f"torch={torch.__version__} python={platform.python_version()}\n  outputs → {out}\n  checkpoints → {ckpt}")
     return run
+
+
+def explore_values(name: str, params: Mapping[str, Any]) -> dict | None:
+    """Interactive exploration of a trained pipeline: the parameters of ``params["profile"]``.
+
+    When a notebook runs outside the pipeline (no ``FACEFILL_PIPELINE=1``, e.g. in JupyterLab) with
+    ``profile`` set to anything but ``smoke``, its values come from that profile's section of
+    ``params.yaml`` (as ``python -m facefill.pipeline run`` would inject them), the checkpoints are the
+    pipeline's (``models/<name>``, so finished runs resume instead of retraining) and the outputs go
+    to ``build/explore/<name>`` (``reports/`` stays the pipeline's). Returns those values (and says
+    what it did), or ``None`` when nothing changes.
+    """
+    import os
+
+    from .pipeline import NOTEBOOKS, PIPELINE_ENV, notebook_parameters
+
+    section = {nb: sec for sec, nb in NOTEBOOKS.items()}.get(name)
+    if os.environ.get(PIPELINE_ENV) == "1" or params.get("profile") in (None, "smoke") or section is None:
+        return None
+    profile = params["profile"]
+    if profile not in PROFILES:
+        raise ConfigError(f"profile={profile!r}; choose one of {PROFILES}.")
+    values = notebook_parameters(section, profile)
+    values["output_dir"] = f"build/explore/{name}"
+    changed = [f"{k} {params.get(k)!r}→{v!r}" for k, v in values.items() if params.get(k) != v and k not in ("output_dir", "checkpoint_dir")]
+    print(f"{name}: interactive run with profile={profile!r}: {len(changed)} parameter(s) from params.yaml "
+          f"({profile}.{section} over base.{section}): {', '.join(changed) or 'none differ'}\n"
+          f"  checkpoints → {values['checkpoint_dir']} (the pipeline's: finished runs resume, nothing retrains)\n"
+          f"  outputs → {values['output_dir']} (reports/ is left to the pipeline)")
+    return values
 
 
 def notebook_source(name: str, root: Path | None = None) -> Path | None:

@@ -56,6 +56,7 @@ from tqdm import tqdm
 from . import __version__
 from .errors import ConfigError, FacefillError, Interrupted, TrainingDivergedError
 from .runtime import autocast_factory, resolve_device, resolve_precision, set_seed
+from .api import export, export_path, task_meta
 
 
 @dataclass
@@ -218,6 +219,7 @@ def checkpoint_meta(task, cfg: TrainConfig | None = None) -> dict:
         "task": type(task).__name__,
         "config": asdict(task_cfg) if is_dc else None,
         "train_config": asdict(cfg) if cfg is not None else None,
+        **task_meta(task),  # task module, init args, mask kinds, purpose: enough for facefill.load
     })
 
 
@@ -417,7 +419,9 @@ def fit(
     ``train_images`` may also be a tuple of such arrays with the same N (e.g. HR and LR images):
     the task then receives a tuple of batches. Writes ``out_dir/history.csv`` and sample grids
     ``out_dir/samples/step_XXXXXX.png``; checkpoints go to ``checkpoint_dir/last.pt`` (the one
-    before it is kept as ``previous.pt``). When a checkpoint of the same configuration exists,
+    before it is kept as ``previous.pt``); at the end ``checkpoint_dir/model.pt`` holds the inference
+    weights, configs and alignment template (:func:`facefill.api.export`, read by :func:`facefill.load`
+    and the ``facefill`` command). When a checkpoint of the same configuration exists,
     training resumes from it (a finished run is not redone).
 
     ``validate`` (optional) returns held-out metrics such as ``{"val_rec": 0.12}``; it is called
@@ -562,6 +566,8 @@ def fit(
         raise Interrupted(msg) from None
     for m in task.modules.values():
         m.eval()
+    # the inference weights + config + alignment template, for facefill.load and the CLI
+    export(task, export_path(ckpt_dir), checkpoint_meta(task, cfg), arrays[0].numpy())
     return pd.DataFrame(history)
 
 

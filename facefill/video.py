@@ -7,6 +7,12 @@ plugin can read (``pip install imageio imageio-ffmpeg``; the plugin ships its ow
 it streams frames in batches through ``sr_fn`` (uint8 (N, h, w, 3) → uint8 (N, r·h, r·w, 3)) and
 writes the SR video, or ``LR | SR | HR`` side by side when reference frames are given.
 
+Any user-given file: :func:`upscale_video` (``path_in, path_out, model``) runs a trained generator
+over every frame of a video (a progress bar counts frames; an unreadable or empty file is a
+:class:`~facefill.errors.DataError` naming it). The generator is fully convolutional, so frames of any
+size work; the model was trained on faces of the LR size, so downscale a video first when its faces
+are much larger than that. ``facefill upscale`` on the command line calls this function.
+
 The ChokePoint video is not available offline, so :func:`pan_zoom_clip` builds a short clip from
 one face image: a slow zoom and pan (a camera drifting over the face), each frame Lanczos-resized
 to the HR size; :func:`facefill.models.srgan.make_lr` then gives the LR clip.
@@ -81,27 +87,44 @@ def read_video(path: str | Path) -> tuple[np.ndarray, float]:
     return frames, fps
 
 
+def _open_reader(iio, src: Path):
+    """imageio's reader for ``src``, or a DataError naming the file when ffmpeg cannot decode it."""
+    if not src.is_file():
+        raise DataError(f"no video file {src}: give the path of a video imageio-ffmpeg can read (.mp4, .avi, .mov, ...).")
+    try:
+        return iio.get_reader(src, format="FFMPEG")
+    except Exception as e:  # imageio raises OSError / ValueError / RuntimeError depending on the failure
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise DataError(f"cannot read {src} as a video ({first}): is it a video file ffmpeg can decode?") from None
+
+
 def _nearest(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(f).resize((size[1], size[0]), Image.NEAREST)) for f in frames])
 
 
 def super_resolve_video(src: str | Path, dst: str | Path, sr_fn: Callable[[np.ndarray], np.ndarray], *,
                         batch_size: int = 16, reference: np.ndarray | None = None, side_by_side: bool = True,
-                        fps: float | None = None) -> dict:
+                        fps: float | None = None, progress: bool = False) -> dict:
     """Super-resolve every frame of video ``src`` with ``sr_fn`` and write ``dst``.
 
     ``sr_fn`` maps uint8 (N, h, w, 3) frames to uint8 (N, H, W, 3). With ``side_by_side`` the output
     shows the LR frame (nearest-neighbour enlarged) | SR, and | HR when ``reference`` frames (the
     ground truth, same count, H×W) are given. Returns frames, sizes and the SR throughput (frames/s,
-    model time only, excluding decoding and encoding).
+    model time only, excluding decoding and encoding). ``progress``: a tqdm bar over the frames.
     """
+    from tqdm import tqdm
+
     iio = _imageio()
     src, dst = Path(src), Path(dst)
-    if not src.is_file():
-        raise DataError(f"no video file {src}: give the path of a video imageio-ffmpeg can read (.mp4, .avi, ...).")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size={batch_size}: must be >= 1.")
     out_frames, sr_seconds, n, lr_shape = [], 0.0, 0, None
-    with iio.get_reader(src) as reader:
-        fps = fps or float(reader.get_meta_data().get("fps", 10.0))
+    with _open_reader(iio, src) as reader:
+        meta = reader.get_meta_data()
+        fps = fps or float(meta.get("fps", 10.0))
+        total = meta.get("nframes")
+        bar = tqdm(total=int(total) if isinstance(total, (int, float)) and np.isfinite(total) else None,
+                   disable=not progress, unit="frame", desc=f"upscale {src.name}")
         buf: list[np.ndarray] = []
 
         def flush():
@@ -123,14 +146,22 @@ def super_resolve_video(src: str | Path, dst: str | Path, sr_fn: Callable[[np.nd
                     row.append(ref)
             out_frames.append(np.concatenate(row, axis=2))
             n += len(lr)
+            bar.update(len(lr))
             buf.clear()
 
-        for frame in reader:
-            buf.append(np.asarray(frame)[..., :3])
-            if len(buf) == batch_size:
-                flush()
+        try:
+            for frame in reader:
+                frame = np.asarray(frame)
+                if frame.ndim == 2:  # a grey video
+                    frame = np.repeat(frame[..., None], 3, axis=2)
+                buf.append(frame[..., :3])
+                if len(buf) == batch_size:
+                    flush()
+        except (OSError, RuntimeError) as e:
+            raise DataError(f"{src}: decoding failed after {n + len(buf)} frames ({str(e).strip()[:200]}): the file may be truncated.") from None
         if buf:
             flush()
+        bar.close()
     if n == 0:
         raise DataError(f"{src} has no frames.")
     if reference is not None and len(reference) != n:
@@ -139,3 +170,30 @@ def super_resolve_video(src: str | Path, dst: str | Path, sr_fn: Callable[[np.nd
     write_video(frames, dst, fps)
     return {"frames": n, "lr_size": tuple(int(s) for s in lr_shape), "out_size": tuple(int(s) for s in frames.shape[1:3]),
             "fps_video": fps, "sr_frames_per_s": n / max(sr_seconds, 1e-9), "path": str(dst)}
+
+
+def upscale_video(path_in: str | Path, path_out: str | Path, model, *, batch_size: int = 16, device="cpu", autocast=None,
+                  side_by_side: bool = False, progress: bool = True) -> dict:
+    """Super-resolve every frame of the video ``path_in`` with the generator ``model`` and write ``path_out``.
+
+    ``model``: a trained SR generator (e.g. :class:`facefill.models.srgan.Generator`) mapping LR
+    images in [-1, 1] (N, 3, h, w) to (N, 3, r·h, r·w); it runs in eval mode on ``device`` (under
+    ``autocast``, a context factory, when given). ``side_by_side``: write LR (nearest) | SR instead of
+    SR alone. Returns frames, sizes, the video's frame rate and the SR frames/s (model time only).
+    Unreadable, empty or truncated files raise :class:`~facefill.errors.DataError` naming the file.
+    """
+    import torch
+
+    from .adversarial import predict
+    from .data import to_uint8
+
+    if not isinstance(model, torch.nn.Module):
+        raise ConfigError(f"model must be a trained generator (torch.nn.Module), got {type(model).__name__}.")
+    device = torch.device(device)
+    model = model.to(device)
+
+    def sr_fn(frames: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        return to_uint8(predict(model, x, autocast))
+
+    return super_resolve_video(path_in, path_out, sr_fn, batch_size=batch_size, side_by_side=side_by_side, progress=progress)

@@ -162,3 +162,97 @@ def test_state_fingerprint_tracks_weights():
     with torch.no_grad():
         next(g.parameters()).add_(1e-3)
     assert cc.state_fingerprint(g) != a
+
+
+# --------------------------------------------------------------------------- the blur-prefill control (issue 12)
+
+def _reference_blur_fill(x, m, sigma):
+    """Brute-force normalised convolution with an explicit 2-D Gaussian (zero outside the image)."""
+    n, c, h, w = x.shape
+    r = max(1, int(np.ceil(3 * sigma)))
+    g1 = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+    g1 /= g1.sum()
+    out = x.copy()
+    for b in range(n):
+        known = 1 - m[b, 0]
+        mean = (x[b] * known).sum((1, 2)) / known.sum()
+        for i in range(h):
+            for j in range(w):
+                if not m[b, 0, i, j]:
+                    continue
+                num, den = np.zeros(c), 0.0
+                for di in range(-r, r + 1):
+                    for dj in range(-r, r + 1):
+                        ii, jj = i + di, j + dj
+                        if 0 <= ii < h and 0 <= jj < w:
+                            wgt = g1[di + r] * g1[dj + r] * known[ii, jj]
+                            num += wgt * x[b, :, ii, jj]
+                            den += wgt
+                out[b, :, i, j] = num / den if den > 1e-6 else mean
+    return out
+
+
+def test_blur_fill_equals_the_brute_force_normalised_convolution():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    m = random_block_masks(16, 2, seed=1, max_fraction=0.4)
+    got = cc.blur_fill(x, m, sigma=1.5)
+    np.testing.assert_allclose(got.numpy(), _reference_blur_fill(x.numpy().astype(np.float64), m.numpy(), 1.5), atol=1e-5)
+    assert torch.equal(got * (1 - m), x * (1 - m))  # known pixels kept exactly
+
+
+def test_blur_fill_falls_back_to_the_mean_colour_far_from_any_known_pixel():
+    x = torch.zeros(1, 3, 32, 32)
+    x[:, 0] = 0.5
+    m = torch.zeros(1, 1, 32, 32)
+    m[..., 2:30, 2:30] = 1  # the centre is far beyond 3 sigma of any known pixel
+    got = cc.blur_fill(x, m, sigma=1.0)
+    torch.testing.assert_close(got[0, :, 16, 16], torch.tensor([0.5, 0.0, 0.0]))
+
+
+def test_blur_prefill_task_input_has_no_leak_and_matches_the_formula():
+    torch.manual_seed(0)
+    cfg = cc.CascadeConfig(mask_kind="random_blocks", **SMALL)
+    task = cc.BlurPrefillContextEncoderTask(cfg, fused_adam=False)
+    P = torch.rand(2, 3, 128, 128) * 2 - 1
+    M = random_block_masks(128, 2, seed=5)
+    x = task.drop(P, M)
+    torch.testing.assert_close(x, cc.cascade_input(P, M, cc.blur_prefill(P, M, cfg.blur_sigma)))
+    assert not torch.equal(x * M, cc.drop_region(P, M) * M)  # the hole is pre-filled, not mean-filled
+    leaked = task.drop(P + 5.0 * M, M)  # the hidden pixels must not reach the input
+    torch.testing.assert_close(leaked, x)
+    with pytest.raises(ConfigError, match="blur_sigma"):
+        cc.CascadeConfig(blur_sigma=0.0)
+
+
+class _LinearTask:
+    """The smallest task: one Linear(a, b) trained by SGD on the squared output."""
+
+    def __init__(self, a, b):
+        self.net = nn.Linear(a, b, bias=False)
+        self.modules = {"net": self.net}
+        self.optimizers = {"net": torch.optim.SGD(self.net.parameters(), lr=0.1)}
+
+    def training_step(self, x, autocast):
+        self.optimizers["net"].zero_grad()
+        loss = self.net(x.flatten(1)).pow(2).sum()
+        loss.backward()
+        self.optimizers["net"].step()
+        return {"loss": loss}
+
+
+def test_training_flops_counts_forward_and_backward_and_does_not_train():
+    task = _LinearTask(12, 5)
+    before = task.net.weight.detach().clone()
+    x = torch.rand(4, 3, 2, 2)
+    # per image: forward 2ab, backward 2ab (weight grad); the input needs no gradient
+    assert cc.training_flops(task, x) == pytest.approx(2 * 12 * 5 * 2)
+    assert torch.equal(task.net.weight, before)
+    cfg = cc.CascadeConfig(mask_kind="random_blocks", **SMALL)
+    small = cc.make_ce64_task(cfg, fused_adam=False)
+    plain, cascade = cc.make_ce128_task(cfg, fused_adam=False), cc.CascadeContextEncoderTask(cfg, small.generator, fused_adam=False)
+    for t in (plain, cascade):
+        t.configure(torch.device("cpu"))
+    x = torch.rand(2, 3, 128, 128) * 2 - 1
+    # the cascade's step = the plain step + the frozen CE64's forward
+    assert cc.training_flops(cascade, x) > cc.training_flops(plain, x)

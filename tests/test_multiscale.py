@@ -217,10 +217,145 @@ def test_bench_cases_registered():
         bench.CASES["mce250_add"](torch.device("cpu"), 2, "plain")
 
 
-def test_paper_numbers_file():
-    from facefill.reporting import paper_numbers
+def test_study_file_holds_the_paper_numbers_and_claims():
+    from facefill.experiments import study_data
 
-    p = paper_numbers("multiscale2020")
-    assert p["tables"]["celeba-hq"]["mce"]["ms_ssim_percent"] > p["tables"]["celeba-hq"]["ce"]["ms_ssim_percent"]
-    assert p["tables"]["lfw"]["ce"]["l1"] == 4.65
+    p = study_data("multiscale2020")
+    t = p["tables"]
+    assert t["celeba-hq"]["MCE"]["ms_ssim_percent"] > t["celeba-hq"]["CE"]["ms_ssim_percent"]
+    assert t["celeba-hq"]["MCE"]["l1_percent"] > t["celeba-hq"]["CE"]["l1_percent"]  # the paper's L1 favours the CE
+    assert t["lfw"]["CE"]["l1_percent"] == 4.65
     assert p["datasets"]["lfw"]["train"] + p["datasets"]["lfw"]["test"] == p["datasets"]["lfw"]["total"]
+    claims = {c["id"]: c for c in p["claims"]}
+    assert claims["mce.ms_ssim_vs_ce"]["paper_value"] == pytest.approx(75.43 - 73.40)
+    assert claims["mce.l1_vs_ce"]["direction"] == "greater" and claims["mce.l1_vs_ce"]["higher_is_better"] is False
+
+
+# --------------------------------------------------------------------------- the context layer
+
+def _patch_ring_gradients(cfg, ring_width=4, chunk=256):
+    """For every patch pixel: the summed |gradient| over the ring pixels nearest to it, and the total.
+
+    The ring: pixels the encoders see within ``ring_width`` px of the dropped square. A patch pixel's
+    neighbourhood: the ring pixels within 3 px (Chebyshev) of the ring pixel nearest to it. In eval
+    mode the images of a batch do not interact, so one backward pass gives each copy's gradient.
+    The activations are replaced by the identity: the *structural* receptive field, which a dead
+    ReLU of one random input cannot hide.
+    """
+    torch.manual_seed(0)
+    model = ms.MultiScaleContextEncoder(cfg).eval()
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, (torch.nn.ReLU, torch.nn.LeakyReLU, torch.nn.Tanh)):
+                setattr(module, name, torch.nn.Identity())
+    t, l, h, w = cfg.hole_box
+    o, s = cfg.overlap, cfg.image_size
+    lo, hi = t + o, t + h - o  # the dropped square [lo, hi)²
+    yy, xx = torch.meshgrid(torch.arange(s), torch.arange(s), indexing="ij")
+    dist = torch.maximum(torch.maximum(lo - yy, yy - (hi - 1)), torch.maximum(lo - xx, xx - (hi - 1)))  # Chebyshev, > 0 outside
+    ring = (dist >= 1) & (dist <= ring_width)
+    ry, rx = yy[ring], xx[ring]
+    pixels = [(i, j) for i in range(h) for j in range(w)]
+    x0 = torch.rand(1, 3, s, s) * 2 - 1
+    seen, total = [], []
+    for start in range(0, len(pixels), chunk):
+        part = pixels[start : start + chunk]
+        x = x0.repeat(len(part), 1, 1, 1).requires_grad_()
+        out = model(x)
+        rows, cols = torch.tensor([p[0] for p in part]), torch.tensor([p[1] for p in part])
+        out[torch.arange(len(part)), :, rows, cols].sum().backward()
+        g = x.grad.abs().sum(1)  # (B, S, S)
+        g_ring = g[:, ring]  # (B, R)
+        d = torch.maximum((ry[None] - (t + rows)[:, None]).abs(), (rx[None] - (l + cols)[:, None]).abs())  # (B, R)
+        near = d <= d.min(1, keepdim=True).values + 3
+        seen += (g_ring * near).sum(1).tolist()
+        total += g.sum((1, 2)).tolist()
+    return np.array(seen), np.array(total)
+
+
+@pytest.mark.parametrize("context", ["fc", "channel_fc"])
+def test_every_patch_pixel_depends_on_its_neighbourhood_ring(context):
+    cfg = ms.MultiScaleConfig(image_size=125, hole=32, overlap=2, width=2, bottleneck=16, context=context)
+    seen, total = _patch_ring_gradients(cfg)
+    assert seen.shape == (32 * 32,)
+    assert (seen > 1e-6 * total).all(), f"{(seen <= 1e-6 * total).sum()} patch pixels ignore the ring next to them"
+
+
+def test_tables_as_printed_leave_patch_pixels_blind_to_their_ring():
+    """The reason for the context layer (and proof that the test above can fail)."""
+    cfg = ms.MultiScaleConfig(image_size=125, hole=32, overlap=2, width=2, context="none")
+    seen, total = _patch_ring_gradients(cfg)
+    blind = seen == 0
+    assert blind.reshape(32, 32)[0, 0] and blind.reshape(32, 32)[-1, -1]  # the patch corners, as the figure shows
+    assert blind.mean() > 0.25
+
+
+def test_fc_bottleneck_is_the_ce_bottleneck_on_the_aggregated_map():
+    torch.manual_seed(0)
+    cfg = ms.MultiScaleConfig(image_size=125, hole=32, overlap=2, width=2, bottleneck=7, context="fc")
+    model = ms.MultiScaleContextEncoder(cfg).eval()
+    f = torch.randn(3, 32, 8, 8)
+    fc = model.context
+    with torch.no_grad():
+        z = torch.nn.functional.leaky_relu(fc.encode[1](f.flatten(1) @ fc.encode[0].weight.t()), 0.2)
+        ref = torch.relu(fc.bn((z @ fc.decode.weight.t()).view(3, 32, 8, 8)))
+        torch.testing.assert_close(fc(f), ref)
+    # parameters: the literal model + W_e, W_d (no bias) + BatchNorm1d(7) + BatchNorm2d(32)
+    literal = ms.n_params(ms.MultiScaleContextEncoder(dataclasses.replace(cfg, context="none")))
+    assert ms.n_params(model) == literal + 2 * 32 * 64 * 7 + 2 * 7 + 2 * 32
+
+
+def test_channel_wise_fc_is_one_matrix_per_channel():
+    torch.manual_seed(0)
+    layer = ms.ChannelWiseFC(3, 4).eval()
+    f = torch.randn(2, 3, 4, 4)
+    with torch.no_grad():
+        y = torch.stack([f[:, c].flatten(1) @ layer.weight[c].t() + layer.bias[c] for c in range(3)], 1).view(2, 3, 4, 4)
+        torch.testing.assert_close(layer(f), layer.mix(y))
+
+
+def test_multiply_adds_by_hand():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), torch.nn.ConvTranspose2d(8, 4, 4, 2, 1),
+                              torch.nn.Flatten(), torch.nn.Linear(4 * 16 * 16, 5))
+    x = torch.zeros(2, 3, 16, 16)
+    expected = 8 * 8 * 8 * 3 * 9 + 8 * 8 * 8 * 4 * 16 + 4 * 16 * 16 * 5
+    assert ms.multiply_adds(net, x) == expected
+    layer = ms.ChannelWiseFC(3, 4)
+    assert ms.multiply_adds(layer, torch.zeros(1, 3, 4, 4)) == 3 * 16 * 16 + 16 * 3 * 3
+
+
+def test_default_profile_arms_are_matched():
+    """CE64 and the MCE of params.yaml's default profile agree within 1 % in parameters and multiply-adds."""
+    import yaml
+
+    from facefill.config import repo_root
+    from facefill.models.context_encoder import ContextEncoder
+
+    p = yaml.safe_load((repo_root() / "params.yaml").read_text())["base"]["multiscale"]
+    mce = ms.MultiScaleContextEncoder(ms.MultiScaleConfig(image_size=p["image_size"], hole=p["hole"], overlap=p["overlap"],
+                                                          width=p["width"], bottleneck=p["bottleneck"], context=p["context"]))
+    ce = ContextEncoder(ContextEncoderConfig(image_size=2 * p["hole"], hole=p["hole"], width=p["ce_width"], bottleneck=p["ce_bottleneck"]))
+    s = p["image_size"]
+    assert ms.n_params(mce) == pytest.approx(ms.n_params(ce), rel=0.01)
+    assert ms.multiply_adds(mce, torch.zeros(1, 3, s, s)) == pytest.approx(ms.multiply_adds(ce, torch.zeros(1, 3, 2 * p["hole"], 2 * p["hole"])), rel=0.01)
+
+
+def test_bad_context_is_a_clear_error():
+    with pytest.raises(ConfigError, match="context='conv'"):
+        ms.MultiScaleConfig(context="conv")
+
+
+def test_paper_profile_schedule_is_in_epochs_of_the_data_used(tmp_path):
+    """300 epochs and −10 % every 50 epochs become steps of the training set actually loaded."""
+    from types import SimpleNamespace
+
+    from facefill import pipeline
+    from facefill.experiments.multiscale2020 import MultiScaleStudy
+
+    params = pipeline.notebook_parameters("multiscale", "paper")
+    study = MultiScaleStudy(params, SimpleNamespace(device=torch.device("cpu"), output_dir=tmp_path, root=tmp_path))
+    train_cfg, cfg = study.schedule(24000)  # Table III's CelebA-HQ training set
+    assert (train_cfg.steps, cfg.lr_decay_every, cfg.optimizer, train_cfg.batch_size) == (225000, 37500, "sgd", 32)
+    train_cfg, cfg = study.schedule(3600)  # our copy: 112.5 steps per epoch
+    assert (train_cfg.steps, cfg.lr_decay_every) == (33750, 5625)
+    assert study.ce_cfg.image_size == 128 and study.ce_cfg.hole == cfg.hole == 64  # the paper profile keeps 250 px

@@ -105,9 +105,10 @@ def test_compare_table_and_artefacts(tmp_path, monkeypatch):
     run.save_metrics({"b": float("nan")})
     m = yaml.safe_load((tmp_path / "o" / "metrics.json").read_text())
     assert m["a"] == pytest.approx(1.234568) and m["b"] == "nan" and m["profile"] == "smoke"
-    assert reporting.paper_numbers("pathak2016")["metrics"]["psnr"] == 18.58
-    with pytest.raises(ConfigError):
-        reporting.paper_numbers("nope")
+    from facefill.experiments import study_data
+    assert study_data("pathak2016")["metrics"]["psnr"] == 18.58
+    with pytest.raises(ConfigError, match="available"):
+        study_data("nope")
 
 
 def test_dvc_config_never_touches_the_network():

@@ -13,7 +13,9 @@ from facefill.inpaint.semantic import (
     choose,
     context_loss,
     context_weights,
-    landmark_loss_gradient,
+    dlib_points,
+    landmark_loss_probe,
+    masked,
     landmark_step_loss,
     prior_loss,
     relaxed_landmark_loss,
@@ -150,14 +152,38 @@ def test_landmark_step_loss_eq_17_18():
         landmark_step_loss(pts[:, :5], ref)
 
 
-def test_landmark_loss_as_written_has_zero_gradient():
+class _ShiftedFace(torch.nn.Module):
+    """A 'generator' whose image is a real face shifted sideways by round(2·Σz) px (at most 12)."""
+
+    def __init__(self, face: torch.Tensor):
+        super().__init__()
+        self.face = face
+
+    def forward(self, z):
+        shifts = (2 * z.sum(1)).round().clamp(-12, 12).int().tolist()
+        return torch.stack([self.face.roll(s, dims=-1) for s in shifts])
+
+
+def test_landmark_loss_probe_sees_steps_not_slopes():
+    """Finite differences of L_d: a tiny move of z changes no uint8 pixel, so L_d cannot change (slope 0);
+    a large move shifts the face, so dlib's points move > 3 px and L_d jumps. Both can fail."""
     pytest.importorskip("dlib")
-    g = Generator(DCGANConfig(width=8)).eval()
+    from facefill import data
+
+    try:
+        face = data.to_tensor(data.load_faces("celeba", 64, "test", 1, processed_dir="data/processed"))[0]
+    except Exception as e:
+        pytest.skip(f"no CelebA cache: {e}")
+    g = _ShiftedFace(face).eval()
     m = make_masks("center", 64, 2, hole=32)
-    ref = np.full((2, 68, 2), 32.0, np.float32)
-    loss, grad = landmark_loss_gradient(g, sample_z(2, 100), ref, m)
-    assert loss.shape == (2,) and float(loss.sum()) > 0
-    assert grad.shape == (2, 100) and float(grad.abs().max()) == 0.0
+    z = torch.zeros(2, 100)
+    ref = dlib_points(masked(g(z), m))  # L_d(z) = 0
+    probe = landmark_loss_probe(g, z, ref, m, eps=(1e-7, 30.0), n_directions=3)
+    assert list(probe["eps"]) == [1e-7, 30.0]
+    tiny, big = probe.iloc[0], probe.iloc[1]
+    assert tiny["pixels_changed"] == 0.0 and tiny["l_d_changed"] == 0.0 and tiny["mean_abs_slope"] == 0.0
+    assert big["pixels_changed"] > 0.5 and big["l_d_changed"] > 0.5 and big["mean_abs_slope"] > 0
+    assert g.training is False
 
 
 # --------------------------------------------------------------------------- the search
@@ -231,6 +257,31 @@ def test_regressor_variant_gets_a_gradient():
 
 
 # --------------------------------------------------------------------------- baselines
+
+def test_low_rank_recovers_a_low_rank_image_and_keeps_known_pixels():
+    torch.manual_seed(0)
+    img = (torch.randn(2, 3, 64, 2) @ torch.randn(2, 3, 2, 64)) / 20  # rank 2 per channel, inside [-1, 1]
+    assert img.abs().max() < 1
+    m = (torch.rand(2, 1, 64, 64) < 0.6).float()
+    out = local.low_rank(img, m, rank=2, shrink=0.05, iterations=100)
+    assert torch.equal(out * (1 - m), img * (1 - m))
+    err = float(((out - img).abs() * m).sum() / (3 * m.sum()))
+    assert err < 1e-3, err  # the mean fill it starts from is ~0.05 off
+    flat = local.low_rank(img, m, rank=0, shrink=1.0, iterations=5)  # nothing kept: the hole goes to 0
+    assert float((flat * m).abs().max()) < 1e-6
+    with pytest.raises(ValueError):
+        local.low_rank(img, m, iterations=0)
+
+
+def test_generator_activation_option():
+    relu, leaky = Generator(DCGANConfig(width=8)), Generator(DCGANConfig(width=8, g_activation="leaky_relu"))
+    assert sum(isinstance(x, torch.nn.ReLU) for x in relu.modules()) == 4
+    acts = [x for x in leaky.modules() if isinstance(x, torch.nn.LeakyReLU)]
+    assert len(acts) == 4 and all(a.negative_slope == 0.2 for a in acts)
+    assert relu.state_dict().keys() == leaky.state_dict().keys()  # same weights, other nonlinearity
+    with pytest.raises(ConfigError, match="g_activation"):
+        DCGANConfig(g_activation="elu")
+
 
 def test_local_methods_keep_known_pixels_and_fill_smoothly():
     yy, xx = torch.meshgrid(torch.linspace(-0.5, 0.5, 32), torch.linspace(-0.5, 0.5, 32), indexing="ij")

@@ -56,9 +56,9 @@ def test_generator_layers_match_ledig():
 def test_parameter_counts():
     """Hand count of Ledig's sizes; G ×2 + D 64 px ≈ paper 004's 14 M trainable parameters."""
     conv = lambda k, i, o: k * k * i * o + o
-    block = 2 * conv(3, 64, 64) + 2 * 2 * 64 + 1  # two convs, two BN (γ, β), one PReLU
-    trunk = conv(9, 3, 64) + 1 + 16 * block + conv(3, 64, 64) + 2 * 64 + conv(9, 64, 3)
-    up = conv(3, 64, 256) + 1
+    block = 2 * conv(3, 64, 64) + 2 * 2 * 64 + 64  # two convs, two BN (γ, β), one PReLU with a slope per channel
+    trunk = conv(9, 3, 64) + 64 + 16 * block + conv(3, 64, 64) + 2 * 64 + conv(9, 64, 3)
+    up = conv(3, 64, 256) + 64
     for s in (2, 4, 8):
         assert n_params(Generator(s)) == trunk + int(math.log2(s)) * up
     chans = [64, 64, 128, 128, 256, 256, 512, 512]
@@ -285,3 +285,98 @@ def test_bench_cases_registered():
     assert {"srgan64x2", "srgan64x4", "srgan128x4"} <= set(bench.CASES)
     with pytest.raises(NotImplementedError):
         bench.CASES["srgan64x2"](torch.device("cpu"), 2, "plain")
+
+
+# --------------------------------------------------------------------------- issue 14: calibration, control, probes, video API
+
+def test_prelu_has_one_slope_per_channel_as_ledig():
+    g = Generator(2, n_blocks=1, width=8)
+    slopes = [m for m in g.modules() if isinstance(m, torch.nn.PReLU)]
+    assert slopes and all(m.num_parameters == 8 for m in slopes)
+
+
+def test_calibrated_content_equals_pixel_mse_on_the_calibration_data():
+    from facefill.perceptual import calibrate_content_scale
+
+    torch.manual_seed(0)
+    hr = torch.rand(6, 3, 32, 32) * 2 - 1
+    rec = F.interpolate(F.avg_pool2d(hr, 2), scale_factor=2, mode="bicubic", align_corners=False)
+    base = ContentLossConfig(content="effnet_lite0", content_layer="3")
+    c = calibrate_content_scale(base, rec, hr, batch_size=4)
+    assert c["pixel_mse"] == pytest.approx(float(((rec.double() - hr.double()) ** 2).mean()))
+    calibrated = ContentLoss(ContentLossConfig(content="effnet_lite0", content_layer="3", content_scale=c["scale"]))
+    assert float(calibrated(rec, hr)) == pytest.approx(c["pixel_mse"], rel=1e-4)
+    assert calibrate_content_scale(ContentLossConfig(content="mse"), rec, hr)["scale"] == 1.0
+    with pytest.raises(ConfigError, match="nothing to calibrate"):
+        calibrate_content_scale(base, hr, hr)
+
+
+def test_srgan_logs_the_adversarial_share_and_the_control_has_no_discriminator(tmp_path):
+    hr, lr = _pairs()
+    tcfg = TrainConfig(steps=2, batch_size=4, precision="fp32", device="cpu", progress=False, log_every=1)
+    cfg = SRGANConfig(scale=2, hr_size=32, n_blocks=1, width=8, d_width=4, d_dense=8, lambda_adv=0.1)
+    gan = SRGANTask(cfg, ContentLossConfig(content="mse"))
+    h = fit(gan, (hr, lr), tcfg, tmp_path / "gan", tmp_path / "ck_gan")
+    assert np.allclose(h["adv_share"], 0.1 * h["g_adv"] / h["g_total"], rtol=1e-5)
+    torch.manual_seed(0)
+    init = Generator(2, 1, 8).state_dict()
+    control = SRGANTask(SRGANConfig(**{**cfg.__dict__, "lambda_adv": 0.0}), ContentLossConfig(content="mse"), init_generator=init)
+    hc = fit(control, (hr, lr), tcfg, tmp_path / "ctl", tmp_path / "ck_ctl")
+    assert set(control.modules) == {"generator"} and set(control.optimizers) == {"generator"}
+    assert (hc["adv_share"] == 0).all() and np.allclose(hc["g_total"], hc["g_content"])
+    # the control's step is plain Adam on the content loss at gan_lr: the same as an SRResNet step
+    ref = SRResNetTask(SRGANConfig(**{**cfg.__dict__, "lr": cfg.gan_lr}))
+    ref.generator.load_state_dict(init)
+    fit(ref, (hr, lr), tcfg, tmp_path / "ref", tmp_path / "ck_ref")
+    assert torch.allclose(ref.generator.tail.weight, control.generator.tail.weight, atol=1e-6)
+
+
+def test_hf_ratio_and_occlusion():
+    from facefill.experiments.srgan_faces2020 import FACE_BOX, hf_ratio, occlude
+
+    rng = np.random.default_rng(0)
+    hr = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    assert np.allclose(hf_ratio(hr, hr), 1.0)
+    blurred = upscale(make_lr(hr, 2), 2, "bicubic")
+    assert (hf_ratio(blurred, hr) < 0.5).all()  # interpolation loses the energy above the LR Nyquist limit
+    occ = occlude(hr, 0.25, seed=1)
+    assert ((occ != hr).any(-1).sum((1, 2)) <= 16 * 16).all() and ((occ == 128).all(-1).sum((1, 2)) == 16 * 16).all()
+    assert np.array_equal(occ, occlude(hr, 0.25, seed=1))  # seeded
+    rows, cols = np.nonzero((occ[0] == 128).all(-1) & (hr[0] != 128).any(-1))
+    assert rows.min() >= round(FACE_BOX[0] * 32) and cols.min() >= round(FACE_BOX[1] * 32)
+    with pytest.raises(ConfigError, match="fraction"):
+        occlude(hr, 1.5, seed=0)
+
+
+def test_upscale_video_runs_a_generator_on_any_file_and_rejects_bad_files(tmp_path):
+    from facefill import video
+
+    yy, xx = np.mgrid[0:32, 0:32]
+    frames = np.stack([xx * 8, yy * 8, 255 - (xx + yy) * 4], -1).astype(np.uint8)[None].repeat(3, 0)
+    src = video.write_video(frames, tmp_path / "in.mp4", fps=3)
+    gen = Generator(2, n_blocks=1, width=8)
+    stats = video.upscale_video(src, tmp_path / "out.mp4", gen, batch_size=2, progress=False)
+    out, _ = video.read_video(tmp_path / "out.mp4")
+    assert stats["frames"] == 3 and out.shape == (3, 64, 64, 3)
+    (tmp_path / "text.mp4").write_text("not a video")
+    with pytest.raises(DataError, match="text.mp4"):
+        video.upscale_video(tmp_path / "text.mp4", tmp_path / "x.mp4", gen, progress=False)
+    with pytest.raises(DataError, match="no video file"):
+        video.upscale_video(tmp_path / "missing.mp4", tmp_path / "x.mp4", gen)
+    with pytest.raises(ConfigError, match="generator"):
+        video.upscale_video(src, tmp_path / "x.mp4", lambda x: x)
+
+
+def test_study_claims_name_known_methods_metrics_and_experiments():
+    from facefill.experiments import study_data
+    from facefill.experiments.srgan_faces2020 import BASELINES, KEY, METRICS, TRAINED, Experiment
+
+    study = study_data(KEY)
+    tags = {Experiment.parse(e).tag for e in ("celeba/64/2", "celeba/64/4")} | {"celeba_64_x2_occluded"}
+    for c in study["claims"]:
+        for tag, method in (c["a"], c["b"]):
+            assert tag in tags and (method in TRAINED or method in BASELINES), c["id"]
+        assert c["metric"] in (*METRICS, "psnr_y_gain"), c["id"]
+    assert study["trainable_parameters"] == 14_000_000 and study["metrics"]["psnr"] is None
+    with pytest.raises(ConfigError, match="dataset/hr_size/scale"):
+        Experiment.parse("celeba-64")

@@ -154,7 +154,7 @@ def test_each_save_keeps_the_previous_checkpoint(images, tmp_path):
     ckpts = tmp_path / "checkpoints"
     assert load_checkpoint(ckpts / "last.pt")["step"] == 6
     assert load_checkpoint(ckpts / "previous.pt")["step"] == 4
-    assert sorted(p.name for p in ckpts.iterdir()) == ["last.pt", "previous.pt"]  # no temp files left
+    assert sorted(p.name for p in ckpts.iterdir()) == ["last.pt", "model.pt", "previous.pt"]  # no temp files left (model.pt: the export)
 
 
 # --------------------------------------------------------------------------- read-only folders
@@ -222,7 +222,7 @@ def test_only_the_most_recent_stale_checkpoint_is_kept(images, tmp_path, notices
     assert sorted(p.name for p in ckpts.glob("stale-*.pt")) == [f"stale-{fp4}.pt"]
     assert notices[0].endswith(f"; deleted 1 older stale checkpoint(s), {mb} freed")
     assert (ckpts / "unrelated.pt").exists()
-    assert sorted(p.name for p in ckpts.iterdir()) == ["last.pt", "previous.pt", f"stale-{fp4}.pt", "unrelated.pt"]
+    assert sorted(p.name for p in ckpts.iterdir()) == ["last.pt", "model.pt", "previous.pt", f"stale-{fp4}.pt", "unrelated.pt"]
 
 
 def test_shorter_run_moves_the_longer_checkpoint_aside(images, tmp_path, notices):

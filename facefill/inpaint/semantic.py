@@ -26,9 +26,11 @@ is ``−λ·softplus(l)``, computed from the logit for stability.
 **Landmark loss as written** (Eq. 17–18): dlib's 68 points of the masked input are the reference
 (x̂, ŷ); each candidate ``G(z)`` is masked the same way and run through dlib; every coordinate more
 than 3 px away adds 0.5, summed over points and the batch. This is a *step function of dlib's
-output*: dlib is not differentiable and the points are piecewise constant in the pixels, so
-∂L_d/∂z = 0 and Adam's trajectory of z is exactly that of L_c + L_p (:func:`landmark_loss_gradient`
-proves it numerically; the notebook measures it). L_d can act only on *which* candidate is kept.
+output*, and dlib reads uint8 pixels through regression trees (piecewise constant): autograd has no
+path from L_d to z at all — a property of the definition, not a measurement — so Adam's trajectory
+of z is exactly that of L_c + L_p, and L_d can act only on *which* candidate is kept. What *can* be
+measured is how flat L_d is around a candidate: :func:`landmark_loss_probe` moves z along random
+directions by ε and counts how often the uint8 image and L_d change (finite differences).
 
 **Variants that make landmarks act** (ours, measured in the notebook):
 
@@ -140,17 +142,45 @@ def dlib_points(images: torch.Tensor, upscale: float = 2.0) -> np.ndarray:
     return pts
 
 
-def landmark_loss_gradient(generator: nn.Module, z: torch.Tensor, reference: np.ndarray, masks: torch.Tensor,
-                           threshold: float = 3.0, upscale: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(L_d per image, ∂ΣL_d/∂z) for L_d as written. The graph is cut at dlib (numpy, uint8 pixels),
-    so autograd has no path to z: the gradient is exactly zero (and L_d is a constant for Adam)."""
-    z = z.detach().clone().requires_grad_(True)
-    g = generator(z)
-    pts = dlib_points(masked(g, masks), upscale)
-    loss = landmark_step_loss(pts, reference, threshold).to(z.device)
-    total = loss.sum() + 0.0 * g.sum()  # keep z in the graph: autograd returns a true zero, not None
-    (grad,) = torch.autograd.grad(total, z)
-    return loss, grad
+def landmark_loss_probe(generator: nn.Module, z: torch.Tensor, reference: np.ndarray, masks: torch.Tensor,
+                        eps: tuple[float, ...] = (1e-3, 1e-2, 1e-1), n_directions: int = 4, threshold: float = 3.0,
+                        upscale: float = 2.0, seed: int = 0) -> pd.DataFrame:
+    """Finite differences of L_d as written around ``z`` (N, z_dim): for each step size ε and
+    ``n_directions`` random unit directions u per image, compare L_d(z + εu) with L_d(z).
+
+    One row per ε: ``pixels_changed`` (share of (image, direction) pairs whose uint8 masked
+    candidate differs at all), ``l_d_changed`` (share whose L_d differs) and ``mean_abs_slope``
+    (mean |ΔL_d| / ε). Where L_d never changes for small ε its derivative along z is 0; where it
+    jumps, the slope grows like 1/ε — a step, not a gradient Adam could follow.
+    """
+    from ..data import to_uint8
+
+    g = torch.Generator().manual_seed(seed)
+    ref = np.asarray(reference, np.float32)
+    was_training = generator.training
+    generator.eval()
+    rows = []
+    try:
+        with torch.no_grad():
+            def state(zz):
+                img = masked(generator(zz).float(), masks)
+                return to_uint8(img.cpu()), landmark_step_loss(dlib_points(img, upscale), ref, threshold)
+
+            base_px, base_ld = state(z)
+            for e in eps:
+                px_changed, ld_changed, slopes = [], [], []
+                for _ in range(n_directions):
+                    u = torch.randn(z.shape, generator=g).to(z.device)
+                    u = u / u.norm(dim=1, keepdim=True)
+                    px, ld = state(z + e * u)
+                    px_changed.append((px != base_px).reshape(len(px), -1).any(1))
+                    ld_changed.append((ld != base_ld).numpy())
+                    slopes.append((ld - base_ld).abs().numpy() / e)
+                rows.append({"eps": e, "pixels_changed": float(np.mean(px_changed)), "l_d_changed": float(np.mean(ld_changed)),
+                             "mean_abs_slope": float(np.mean(slopes))})
+    finally:
+        generator.train(was_training)
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- differentiable landmarks

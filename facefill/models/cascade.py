@@ -44,12 +44,20 @@ code path for both: the full-image context encoder of :class:`MaskedContextEncod
 (56 px in 128, 28 px in 64), so the centre geometry is Pathak's. With ``overlap = 0`` the loss is
 eq. (1) literally (checked in ``tests/test_cascade.py``).
 
+**The control** (ours, issue 12): :class:`BlurPrefillContextEncoderTask` is the same CE128 on
+``x = M̄⊙P + M⊙↗B(↘M̄⊙↘P)`` with ``B`` a non-learned blur fill (:func:`blur_fill`, a normalised
+Gaussian convolution of the known pixels). Any pre-fill makes CE128's input depend less on the
+mask, so NSD can only credit CE64's *learning* if the cascade also beats this control.
+:func:`training_flops` counts one training step's FLOPs, so that the plain CE128 can be given
+the cascade's total compute (CE64's training + CCE's).
+
 **Sizes.** CE64 = Pathak's 64-px CE (encoder 64→32→16→8→4, 4000-d bottleneck); CE128 = the 128-px CE
 (one more encoder layer). Both predict the whole image here (decoder depth follows the output).
 """
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,6 +93,7 @@ class CascadeConfig:
     beta1: float = 0.5  # Adam beta1 (DCGAN)
     mask_kind: str = "center"  # "center" | "random_blocks" (paper 001, section 4.3)
     max_fraction: float = 0.25  # random blocks cover at most this fraction of the image (paper: 1/4)
+    blur_sigma: float = 0.125  # the control's blur pre-fill: Gaussian σ as a fraction of the half-size side
 
     def __post_init__(self):
         if self.mask_kind not in MASK_REGIMES:
@@ -93,6 +102,8 @@ class CascadeConfig:
             raise ConfigError(f"image_size={self.image_size}: must be a multiple of 32 (CE64 works at half size).")
         if self.overlap % 2:
             raise ConfigError(f"overlap={self.overlap}: must be even (CE64 uses overlap // 2 at half size).")
+        if not 0.0 < self.blur_sigma <= 1.0:
+            raise ConfigError(f"blur_sigma={self.blur_sigma}: a fraction of the half-size side in (0, 1].")
         if not 0.0 < self.max_fraction <= 1.0:
             raise ConfigError(f"max_fraction={self.max_fraction}: must be in (0, 1].")
         self.ce(1), self.ce(2)  # validate both context-encoder configurations now
@@ -247,62 +258,82 @@ def state_fingerprint(module: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-# --------------------------------------------------------------------------- the experiment of section 5
+# --------------------------------------------------------------------------- the control: a pre-fill that learns nothing
 
-def train_regime(cfg: CascadeConfig, images128: np.ndarray, ce64_train, ce128_train, out_dir, checkpoint_dir,
-                 sample128: np.ndarray | None = None, fingerprint_extra=None, init_seed: int = 0) -> dict:
-    """Train the three networks of one mask regime with :func:`facefill.train.fit`:
+def blur_fill(images: torch.Tensor, masks: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A non-learned inpainting: each missing pixel gets the Gaussian-weighted mean of the *known*
+    pixels around it (normalised convolution, ``Σ g·M̄·P / Σ g·M̄``, σ = ``sigma`` px); where no known
+    pixel is within reach (weight < 1e-6) the image's mean known colour. Known pixels are kept."""
+    if sigma <= 0:
+        raise ConfigError(f"blur sigma={sigma}: must be > 0 px.")
+    radius = max(1, int(math.ceil(3 * sigma)))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32, device=images.device)
+    g = torch.exp(-0.5 * (t / sigma) ** 2)
+    g = g / g.sum()
 
-    1. ``ce64``: CE64 on the same faces at half size (``downscale_uint8``), ``ce64_train`` budget;
-    2. ``ce128``: the plain CE128 baseline, ``ce128_train`` budget;
-    3. ``cce``: the cascade's CE128 on ``x = M̄⊙P + M⊙↗F₆₄(↘M̄⊙↘P)``, CE64 frozen, the same budget,
-       data and masks as the baseline (same seed: the same batches, flips and mask draws) and the
-       same initial weights (both built after ``torch.manual_seed(init_seed + 1)``), so that the
-       pre-fill is the only difference between CE and CCE.
+    def smooth(x):  # separable Gaussian, zero outside the image (the weights renormalise)
+        c = x.shape[1]
+        x = F.conv2d(x, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, radius), groups=c)
+        return F.conv2d(x, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), padding=(radius, 0), groups=c)
 
-    Each writes ``out_dir/<name>/history.csv`` and resumes from ``checkpoint_dir/<name>/last.pt``.
-    Returns ``{name: (task, history DataFrame)}``."""
-    from pathlib import Path
-
-    from ..train import fit
-
-    out_dir, checkpoint_dir = Path(out_dir), Path(checkpoint_dir)
-    images64 = downscale_uint8(images128)
-    sample64 = downscale_uint8(sample128) if sample128 is not None else None
-    extra = {"data": fingerprint_extra, "mask_kind": cfg.mask_kind, "cascade": str(cfg)}
-    torch.manual_seed(init_seed)
-    t64 = make_ce64_task(cfg)
-    h64 = fit(t64, images64, ce64_train, out_dir / "ce64", checkpoint_dir / "ce64", sample64, extra)
-    torch.manual_seed(init_seed + 1)
-    t128 = make_ce128_task(cfg)
-    h128 = fit(t128, images128, ce128_train, out_dir / "ce128", checkpoint_dir / "ce128", sample128, extra)
-    torch.manual_seed(init_seed + 1)
-    tcc = CascadeContextEncoderTask(cfg, t64.generator)
-    hcc = fit(tcc, images128, ce128_train, out_dir / "cce", checkpoint_dir / "cce", sample128,
-              {**extra, "ce64_weights": state_fingerprint(t64.generator)})
-    return {"ce64": (t64, h64), "ce128": (t128, h128), "cce": (tcc, hcc)}
+    x, m = images.float(), masks.float().expand(images.shape[0], 1, -1, -1)
+    known = 1 - m
+    num, den = smooth(x * known), smooth(known)
+    mean = (x * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp_min(1)
+    fill = torch.where(den > 1e-6, num / den.clamp_min(1e-6), mean)
+    return composite(x, fill, m)
 
 
-def loss_curves(histories: dict, column: str = "g_rec"):
-    """One panel per regime: ``column`` of CE64, the CE128 baseline and the cascade's CE128 against the step."""
-    import matplotlib.pyplot as plt
+@torch.no_grad()
+def blur_prefill(images: torch.Tensor, masks: torch.Tensor, sigma_fraction: float) -> torch.Tensor:
+    """↗B(↘M̄ ⊙ ↘P): the cascade's pre-fill with CE64 replaced by :func:`blur_fill` at half size
+    (σ = ``sigma_fraction`` × the half-size side), upscaled the same way."""
+    small, small_masks = downscale(images), downscale_mask(masks)
+    return upscale(blur_fill(small.float(), small_masks, sigma_fraction * small.shape[-1]))
 
-    fig, axes = plt.subplots(1, len(histories), figsize=(5 * len(histories), 3.2), squeeze=False)
-    labels = {"ce64": "CE64 (step one)", "ce128": "CE128 (baseline)", "cce": "CCE: CE128 on the cascade input"}
-    for ax, (regime, runs) in zip(axes[0], histories.items()):
-        for name, h in runs.items():
-            ax.plot(h["step"], h[column], label=labels.get(name, name), marker="." if len(h) < 5 else None)
-        ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.set_ylabel(column)
-        ax.set_title(f"{regime} masks")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+
+class BlurPrefillContextEncoderTask(MaskedContextEncoderTask):
+    """The NSD control: CE128 trained and evaluated on ``x = M̄⊙P + M⊙↗B(↘M̄⊙↘P)`` — the cascade
+    input with a pre-fill that learns nothing. If NSD falls as much here as with CE64, a lower NSD
+    says only that the hole was pre-filled, not that the fill is plausible."""
+
+    def __init__(self, cfg: CascadeConfig, fused_adam: bool | None = None):
+        super().__init__(cfg.ce(1), cfg.mask_kind, cfg.mask_kwargs(1), fused_adam)
+        self.cascade_cfg = cfg
+
+    def drop(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        return cascade_input(images, masks, blur_prefill(images, masks, self.cascade_cfg.blur_sigma))
+
+
+# --------------------------------------------------------------------------- compute
+
+def training_flops(task, images: torch.Tensor) -> float:
+    """Floating-point operations of one ``training_step`` on ``images`` per image (PyTorch's
+    FlopCounterMode: convolutions and matrix products, forward and backward; for the cascade this
+    includes the frozen CE64's forward). Used to give the plain CE128 the cascade's total compute."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ..runtime import autocast_factory
+
+    state = {k: {n: v.clone() for n, v in m.state_dict().items()} for k, m in task.modules.items()}
+    opt = {k: o.state_dict() for k, o in task.optimizers.items()}
+    rng = torch.get_rng_state()
+    with FlopCounterMode(display=False) as counter:
+        task.training_step(images, autocast_factory(images.device, "fp32"))
+    for k, m in task.modules.items():  # counting must not train
+        m.load_state_dict(state[k])
+    for k, o in task.optimizers.items():
+        o.load_state_dict(opt[k])
+    torch.set_rng_state(rng)
+    return counter.get_total_flops() / images.shape[0]
 
 
 __all__ = [
     "MASK_REGIMES",
+    "BlurPrefillContextEncoderTask",
+    "blur_fill",
+    "blur_prefill",
+    "training_flops",
     "CascadeConfig",
     "CascadeContextEncoderTask",
     "cascade_input",
@@ -315,10 +346,8 @@ __all__ = [
     "equation_1",
     "equation_2",
     "latent",
-    "loss_curves",
     "make_ce64_task",
     "make_ce128_task",
     "state_fingerprint",
-    "train_regime",
     "upscale",
 ]

@@ -241,6 +241,8 @@ class CentreHole:
     discriminator judges that patch. ``masks`` may be ``None`` (the centre hole) or masks whose
     holes lie inside the hole box (only those pixels are replaced)."""
 
+    mask_kinds = ("centre",)  # the masks it is trained on (facefill.api: `facefill inpaint` refuses others)
+
     def prepare(self, images: torch.Tensor) -> Step:
         return Step(real=crop_centre(images, self.cfg), images=images)
 
@@ -325,6 +327,10 @@ class MaskedContextEncoderTask(ContextEncoderTask):
         self.discriminator = PatchDiscriminator(cfg.image_size, cfg.width)
         self.modules["discriminator"] = self.discriminator
         self.mask_kind, self.mask_kwargs = mask_kind, dict(mask_kwargs or {})
+
+    @property
+    def mask_kinds(self) -> tuple[str, ...]:
+        return (self.mask_kind,)
 
     def masks(self, n: int, seed: int, device=None) -> torch.Tensor:
         from ..masks import make_masks

@@ -9,6 +9,8 @@ Architecture (``width`` = ngf = ndf = 64 in the paper, z of ``z_dim`` = 100 dime
   "project and reshape" of Radford et al.; a 4×4 up-convolution of a 1×1 code is the same maths) →
   BatchNorm + ReLU → 4×4 stride-2 transposed convolutions 8w→4w→2w→w (8→16→32 px), each with
   BatchNorm + ReLU → a last transposed convolution w→3 (64 px) with **no** BatchNorm and tanh.
+  Radford et al. use ReLU in G; paper 003 says its generator uses LeakyReLU(0.2) everywhere but
+  the tanh output (``g_activation="leaky_relu"``, the ``paper`` profile).
 * **Discriminator** ``D``: 4×4 stride-2 convolutions 3→w→2w→4w→8w (64→4 px) with LeakyReLU(0.2),
   BatchNorm on all but the *input* layer, then a fully-connected layer on the 4×4×8w map to one
   logit (sigmoid inside the loss).
@@ -27,12 +29,14 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..adversarial import AdversarialTask, Step
 from ..errors import ConfigError
 from .context_encoder import init_dcgan_weights
+
+
+G_ACTIVATIONS = {"relu": lambda: nn.ReLU(True), "leaky_relu": lambda: nn.LeakyReLU(0.2, True)}
 
 
 @dataclass
@@ -42,8 +46,11 @@ class DCGANConfig:
     width: int = 64  # ngf = ndf: channels of the last G layer / first D layer (Radford: 64)
     lr: float = 2e-4  # Adam learning rate of both nets (Radford: 2e-4; thesis text: 1e-3)
     beta1: float = 0.5  # Adam β1 (Radford)
+    g_activation: str = "relu"  # hidden activation of G: relu (Radford) | leaky_relu (slope 0.2, paper 003 §3.1)
 
     def __post_init__(self):
+        if self.g_activation not in G_ACTIVATIONS:
+            raise ConfigError(f"g_activation={self.g_activation!r}: use one of {sorted(G_ACTIVATIONS)}.")
         if self.image_size < 16 or self.image_size & (self.image_size - 1):
             raise ConfigError(f"image_size={self.image_size}: use a power of two >= 16 (64 for the paper).")
         if self.z_dim < 1 or self.width < 1:
@@ -70,9 +77,10 @@ class Generator(nn.Module):
         self.top = chans[0]
         self.project = nn.Linear(cfg.z_dim, self.top * 16, bias=False)
         self.bn0 = nn.BatchNorm2d(self.top)
+        self.act0 = G_ACTIVATIONS[cfg.g_activation]()
         layers: list[nn.Module] = []
         for cin, cout in pairwise(chans):
-            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), G_ACTIVATIONS[cfg.g_activation]()]
         layers += [nn.ConvTranspose2d(chans[-1], 3, 4, 2, 1), nn.Tanh()]  # no BatchNorm on the output
         self.net = nn.Sequential(*layers)
         init_dcgan_weights(self)
@@ -81,7 +89,7 @@ class Generator(nn.Module):
         if z.dim() != 2 or z.shape[1] != self.cfg.z_dim:
             raise ConfigError(f"G expects z of shape (N, {self.cfg.z_dim}), got {tuple(z.shape)}.")
         h = self.project(z).view(z.shape[0], self.top, 4, 4)
-        return self.net(F.relu(self.bn0(h)))
+        return self.net(self.act0(self.bn0(h)))
 
 
 class Discriminator(nn.Module):

@@ -30,8 +30,13 @@ pixels, ``x̂ = (1−M)⊙x + M⊙G(x̃)``.
 Loss, Eq. (1), **unweighted**:
 
     L_total = L_reconstruction + L_adversarial,
-    L_reconstruction = mean (G(x̃) − x)²          (L2 over the whole image: "the missing or damaged
+    L_reconstruction = s · mean (G(x̃) − x)²      (L2 over the whole image: "the missing or damaged
                                                     region as well as the context of the image")
+
+The paper never states the units of its "MSE"; its total levels off near 70 (§3.2). ``s`` is the
+reading (``loss_reading``, :data:`LOSS_READINGS`): 1 for the literal per-pixel mean on [−1, 1], 127.5²
+for a per-pixel mean on the 0–255 scale, the pixel count for a sum over the image. Because Adam is
+invariant to the overall loss scale, ``s`` only sets the weight of L_adversarial relative to L_rec.
     L_adversarial    = −mean log D(x̂)              (the generator's non-saturating GAN loss)
     L_D              = −mean [log D(x) + log(1 − D(x̂))]      (:mod:`facefill.adversarial`)
 
@@ -52,6 +57,19 @@ from ..face_masks import from_model_input, occlude, template_landmarks
 
 N_UNITS = 6  # units per network (§2.2, §2.3)
 
+#: Readings of Eq. (1)'s unstated loss scale: L_rec = factor · (per-pixel MSE on [-1, 1]). The paper
+#: says only "MSE" and that the total loss levels off "around 70" (§3.2); each reading is a guess at
+#: the units. Sums are over the paper's 128×128×3 image (so their magnitude compares with its 70
+#: at any training size). With L_adv ≈ 0.7…5 the factor sets the weight of the adversarial term.
+PAPER_PIXELS = 128 * 128 * 3
+LOSS_READINGS = {
+    "literal": 1.0,  # per-pixel mean on [-1, 1], Eq. (1) read 1:1
+    "pixel_mean_01": 0.25,  # per-pixel mean on [0, 1]
+    "pixel_mean_255": 127.5**2,  # per-pixel mean on [0, 255]
+    "image_sum_01": PAPER_PIXELS / 4,  # sum over the image on [0, 1]
+    "image_sum": float(PAPER_PIXELS),  # sum over the image on [-1, 1]
+}
+
 
 @dataclass
 class EluContextEncoderConfig:
@@ -64,8 +82,11 @@ class EluContextEncoderConfig:
     lr: float = 1e-4  # Adam learning rate of both networks (§2.5)
     beta1: float = 0.9  # Adam β1 (Keras default; the paper gives none)
     beta2: float = 0.999  # Adam β2
+    loss_reading: str = "literal"  # how Eq. (1)'s L_reconstruction is scaled: a key of LOSS_READINGS
 
     def __post_init__(self):
+        if self.loss_reading not in LOSS_READINGS:
+            raise ConfigError(f"loss_reading={self.loss_reading!r}: choose one of {sorted(LOSS_READINGS)}.")
         if self.image_size % 2 ** (N_UNITS - 1) or self.image_size < 2 ** (N_UNITS - 1):
             raise ConfigError(f"image_size={self.image_size}: must be a multiple of 32 (five 2x2 max pools), e.g. 128, 256, 512.")
         if self.width < 1 or self.max_width < self.width or self.latent_channels < 1:
@@ -188,6 +209,8 @@ class EluContextEncoderTask(InpaintingTask):
     :func:`facefill.face_masks.as_uint8_images`), so ``fit`` batches and flips them with the faces.
     """
 
+    mask_kinds = ("facemask",)  # trained on face-mask occlusions (facefill.api)
+
     def __init__(self, cfg: EluContextEncoderConfig, fused_adam: bool | None = None):
         super().__init__(cfg, Generator(cfg), Discriminator(cfg), lr_g=cfg.lr, lr_d=cfg.lr, betas=(cfg.beta1, cfg.beta2),
                          fused_adam=fused_adam)
@@ -203,7 +226,7 @@ class EluContextEncoderTask(InpaintingTask):
         return occlude(images, masks, self.cfg.fill)
 
     def reconstruction_loss(self, output: torch.Tensor, step) -> torch.Tensor:
-        return reconstruction_loss(output, step.images)
+        return LOSS_READINGS[self.cfg.loss_reading] * reconstruction_loss(output, step.images)
 
     def after_step(self, step, output, d_real, d_fake, logs: dict) -> dict:
         return {k: logs[k] for k in ("g_rec", "g_adv", "g_total", "d_total")}  # this paper's log columns

@@ -29,6 +29,27 @@ Aggregation (§II-B, §III-B). The three 16×16×512 maps ``f_k`` are combined b
     addition:       F = f_0 + f_1 + f_2          (16×16×512)
     concatenation:  F = [f_0; f_1; f_2]          (16×16×1536)
 
+Context layer (our reading; ``context="fc"`` or ``"channel_fc"``). Tables I–II read literally (``context="none"``)
+give a model that cannot see the hole's surroundings: the decoder upsamples the *whole* 16×16 map
+×4 into the 64×64 patch, so patch row ``i`` depends only on image rows ≈ 4i−20…4i+27 — the top of
+the patch is painted from the top of the face, and rows 32–35 see only dropped pixels. The paper
+"leverages the main concept of Context Encoder", whose encoder and decoder are joined by a
+**channel-wise fully-connected layer** (Pathak et al. §3.1): each of the C channels' H×W maps is
+mapped to an H×W map by its own fully-connected layer (C·(HW)² weights, no cross-channel
+parameters), followed by a stride-1 1×1 convolution that propagates information across channels.
+``context="channel_fc"`` inserts it on the aggregated map F, before the decoder:
+
+    F'[c] = W_c · vec(F[c]) + b_c      (W_c ∈ R^{HW×HW}),     F'' = BN(LReLU(Conv1×1(F')))
+
+``train.lua`` itself writes the CE's bottleneck as a *full* fully-connected layer (a 4×4 valid
+conv to a 4000-d code z and an up-conv back); ``context="fc"`` (notebook 01's choice) inserts that on F:
+``z = LReLU(BN(W_e vec(F)))``, ``F'' = ReLU(BN(W_d z))``. Its code size is a second knob, which
+lets us match the CE in parameters *and* multiply-adds at once (the channel-wise layer has
+C·(HW)² weights and as many multiply-adds, so with it the match forces a 2-d CE bottleneck). Either way
+every patch pixel depends on the whole image, its neighbourhood ring included. The config's
+default stays ``"none"``, the architecture as printed (Tables I–II, the parameter-count claim)
+(``tests/test_multiscale.py`` checks the gradient of every patch pixel w.r.t. the input ring).
+
 Decoder (Table II). Nearest-neighbour ×2 upsampling → 3×3 conv to 128 → ×2 upsampling → 3×3 conv
 to 64 → 3×3 conv to 3: the 64×64×3 hole patch. Table II lists a 1536-channel input, i.e. the
 concatenation case; with addition the first conv has ``3×3×512`` kernels. Hidden convs are followed
@@ -72,6 +93,7 @@ from .context_encoder import (
 )
 
 AGGREGATIONS = ("add", "concat")
+CONTEXTS = ("fc", "channel_fc", "none")
 REC_LOSSES = ("l2", "l1+ms_ssim")
 OPTIMIZERS = ("adam", "sgd")
 
@@ -89,6 +111,8 @@ class MultiScaleConfig:
     overlap_weight: float = 10.0  # L2 weight of that border (CE); used by rec_loss="l2"
     n_scales: int = 3  # pyramid levels / sub-encoders (paper: 3)
     aggregation: str = "add"  # add (16×16×512) | concat (16×16×1536)
+    context: str = "none"  # none: Tables I-II as printed (blind to the hole's surroundings) | fc: the CE's FC bottleneck on F | channel_fc: Pathak's channel-wise FC
+    bottleneck: int = 1000  # code size of context="fc" (the CE's nBottleneck)
     width: int = 32  # channels of E_0's first conv; Table I: 32 → 64 → 128 → 512 = (w, 2w, 4w, 16w)
     d_width: int = 64  # discriminator width (the CE's ndf)
     rec_loss: str = "l2"  # l2 (the CE's weighted MSE) | l1+ms_ssim
@@ -104,6 +128,10 @@ class MultiScaleConfig:
     def __post_init__(self):
         if self.aggregation not in AGGREGATIONS:
             raise ConfigError(f"aggregation={self.aggregation!r}: choose one of {AGGREGATIONS}.")
+        if self.context not in CONTEXTS:
+            raise ConfigError(f"context={self.context!r}: choose one of {CONTEXTS}.")
+        if self.bottleneck < 1:
+            raise ConfigError(f"bottleneck={self.bottleneck}: must be >= 1.")
         if self.rec_loss not in REC_LOSSES:
             raise ConfigError(f"rec_loss={self.rec_loss!r}: choose one of {REC_LOSSES}.")
         if self.optimizer not in OPTIMIZERS:
@@ -158,9 +186,9 @@ class MultiScaleConfig:
 
 # --------------------------------------------------------------------------- networks
 
-def _conv_lrelu_bn(cin: int, cout: int, k: int) -> list[nn.Module]:
+def _conv_lrelu_bn(cin: int, cout: int, k: int, stride: int = 2) -> list[nn.Module]:
     """Table I layer: conv (stride 2; 3×3 pad 1 or 1×1 pad 0) → LeakyReLU(0.2) → BatchNorm (the paper's order)."""
-    return [nn.Conv2d(cin, cout, k, stride=2, padding=k // 2), nn.LeakyReLU(0.2, inplace=True), nn.BatchNorm2d(cout)]
+    return [nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2), nn.LeakyReLU(0.2, inplace=True), nn.BatchNorm2d(cout)]
 
 
 class SubEncoder(nn.Module):
@@ -198,6 +226,46 @@ class Decoder(nn.Module):
         return self.net(f)
 
 
+class ChannelWiseFC(nn.Module):
+    """Pathak et al.'s channel-wise fully-connected layer on a (N, C, H, W) map, then a 1×1 conv.
+
+    Channel ``c``'s map is flattened to ``HW`` values and multiplied by its own ``HW × HW`` matrix
+    (one batched matmul over channels), so any output location sees every input location of its
+    channel; the stride-1 1×1 convolution (LeakyReLU, BatchNorm: Table I's order) then mixes channels.
+    """
+
+    def __init__(self, channels: int, side: int):
+        super().__init__()
+        self.side = side
+        self.weight = nn.Parameter(torch.randn(channels, side * side, side * side) * 0.02)
+        self.bias = nn.Parameter(torch.zeros(channels, 1, side * side))
+        self.mix = nn.Sequential(*_conv_lrelu_bn(channels, channels, 1, stride=1))
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = f.shape
+        x = f.reshape(n, c, h * w).transpose(0, 1)  # (C, N, HW)
+        y = torch.baddbmm(self.bias.to(x.dtype), x, self.weight.transpose(1, 2).to(x.dtype))  # (C, N, HW)
+        return self.mix(y.transpose(0, 1).reshape(n, c, h, w).contiguous(memory_format=torch.channels_last))
+
+
+class FCBottleneck(nn.Module):
+    """The CE's bottleneck (``train.lua``) on the aggregated (N, C, H, W) map: a fully-connected layer
+    to a ``bottleneck``-d code z (BatchNorm, LeakyReLU) and one back to C×H×W (BatchNorm, ReLU)."""
+
+    def __init__(self, channels: int, side: int, bottleneck: int):
+        super().__init__()
+        self.shape = (channels, side, side)
+        flat = channels * side * side
+        self.encode = nn.Sequential(nn.Linear(flat, bottleneck, bias=False), nn.BatchNorm1d(bottleneck), nn.LeakyReLU(0.2, True))
+        self.decode = nn.Linear(bottleneck, flat, bias=False)
+        self.bn = nn.BatchNorm2d(channels)
+        self.act = nn.ReLU(True)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        h = self.decode(self.encode(torch.flatten(f, 1))).view(f.shape[0], *self.shape)
+        return self.act(self.bn(h))
+
+
 def pyramid(x: torch.Tensor, sizes: list[int]) -> list[torch.Tensor]:
     """[I_0, I_1, ...]: each level an antialiased bilinear downscale of the previous one."""
     out = [x]
@@ -214,6 +282,9 @@ class MultiScaleContextEncoder(nn.Module):
         self.cfg = cfg
         self.encoders = nn.ModuleList(SubEncoder(k, cfg.width) for k in range(cfg.n_scales))
         c = cfg.feature_channels * (cfg.n_scales if cfg.aggregation == "concat" else 1)
+        side = cfg.feature_side
+        self.context = {"fc": lambda: FCBottleneck(c, side, cfg.bottleneck), "channel_fc": lambda: ChannelWiseFC(c, side),
+                        "none": nn.Identity}[cfg.context]()
         self.decoder = Decoder(c, cfg.width)
         self.register_buffer("n_steps", torch.zeros((), dtype=torch.long))  # optimisation steps taken (lr schedule)
         init_dcgan_weights(self)
@@ -232,7 +303,7 @@ class MultiScaleContextEncoder(nn.Module):
         return out
 
     def forward(self, masked: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.aggregate(self.features(masked)))
+        return self.decoder(self.context(self.aggregate(self.features(masked))))
 
 
 def layer_shapes(cfg: MultiScaleConfig, batch: int = 1) -> list[tuple[str, tuple[int, ...], tuple[int, ...]]]:
@@ -345,9 +416,10 @@ class MultiScaleTask(CentreHole, InpaintingTask):
 
     def training_step(self, images: torch.Tensor, autocast) -> dict[str, torch.Tensor]:
         step = int(self.generator.n_steps)
-        for name, base in (("generator", self.cfg.lr), ("discriminator", self.cfg.lr_d)):
-            for group in self.optimizers[name].param_groups:
-                group["lr"] = learning_rate(base, step, self.cfg)
+        if self.cfg.lr_decay_every:  # §III's step decay; otherwise the rates ``fit`` set (its linear decay) stand
+            for name, base in (("generator", self.cfg.lr), ("discriminator", self.cfg.lr_d)):
+                for group in self.optimizers[name].param_groups:
+                    group["lr"] = learning_rate(base, step, self.cfg)
         logs = super().training_step(images, autocast)
         self.generator.n_steps += 1
         return {**logs, "lr": self.optimizers["generator"].param_groups[0]["lr"]}
@@ -355,3 +427,50 @@ class MultiScaleTask(CentreHole, InpaintingTask):
 
 def n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def multiply_adds(model: nn.Module, example: torch.Tensor) -> int:
+    """Multiply-adds of one forward pass per image, counted by hooks on every conv, up-conv, linear
+    and channel-wise FC layer (BatchNorm, activations, upsampling and pooling are not counted)."""
+    total = 0
+
+    def hook(mod, inp, out):
+        nonlocal total
+        x = inp[0]
+        if isinstance(mod, nn.Conv2d):
+            total += out[0].numel() * mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
+        elif isinstance(mod, nn.ConvTranspose2d):
+            total += x[0].numel() * mod.out_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
+        elif isinstance(mod, nn.Linear):
+            total += mod.in_features * mod.out_features
+        elif isinstance(mod, ChannelWiseFC):
+            total += mod.weight.numel()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, ChannelWiseFC))]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(example[:1])
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return int(total)
+
+
+def patch_input_gradient(model: nn.Module, cfg: MultiScaleConfig, pixel: tuple[int, int]) -> torch.Tensor:
+    """|∂ patch[pixel] / ∂ input| summed over channels, (S, S): where in the image one patch pixel looks.
+
+    Computed in eval mode on a random input (BatchNorm uses its running statistics, so images do
+    not mix); the receptive-field figure and test read it.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        x = (torch.rand(1, 3, cfg.image_size, cfg.image_size, generator=torch.Generator().manual_seed(0)) * 2 - 1).requires_grad_()
+        model(x)[0, :, pixel[0], pixel[1]].sum().backward()
+    finally:
+        model.train(was_training)
+    return x.grad[0].abs().sum(0)

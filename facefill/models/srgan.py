@@ -32,7 +32,15 @@ G (×2) + D at 64 px = 14.4 M parameters, the "14 million trainable parameters" 
 
 where the content loss l^SR_X is pixel MSE, VGG19 features or EfficientNet-Lite0 features
 (``facefill.perceptual``). As Ledig, we first train the generator alone on pixel MSE (**SRResNet**,
-:class:`SRResNetTask`), then start SRGAN (:class:`SRGANTask`) from it; Adam, lr 10⁻⁴, β1 = 0.9.
+:class:`SRResNetTask`, Adam β1 = 0.9 at ``lr``), then start SRGAN (:class:`SRGANTask`) from it with
+fresh Adam optimisers at ``gan_lr`` (Ledig: 10⁻⁴ for the GAN phase; restarting Adam at the higher
+pre-training rate doubled the training MSE within 10 steps). Every PReLU has one slope per channel
+(``nn.PReLU(num_parameters=channels)``, as Ledig's implementation).
+
+With ``lambda_adv = 0`` :class:`SRGANTask` is the *control* of the adversarial term: the same start,
+content loss, optimiser and steps, but no discriminator (it would not change G), so
+SRGAN − control is the effect of l_Gen alone. The logged ``adv_share`` = λ·l_Gen / l^SR is the part
+of the generator loss the adversarial term makes up.
 
 **Data.** :func:`make_lr` produces the LR image by Lanczos downscaling of the HR uint8 image (PIL), as
 paper 004 resamples with LANCZOS; the baselines :func:`upscale` bicubic / Lanczos interpolate back.
@@ -66,7 +74,8 @@ class SRGANConfig:
     d_width: int = 64  # discriminator channels of the first layer (64 → 512)
     d_dense: int = 1024  # hidden units of the discriminator's dense layer
     lambda_adv: float = 1e-3  # weight of the adversarial loss in the perceptual loss
-    lr: float = 1e-4  # Adam learning rate, both nets (Ledig: 1e-4)
+    lr: float = 1e-4  # Adam learning rate of the SRResNet pre-training (Ledig: 1e-4)
+    gan_lr: float = 1e-4  # Adam learning rate of both nets in the GAN phase, fresh optimisers (Ledig: 1e-4)
     beta1: float = 0.9  # Adam β1 (Ledig: 0.9)
 
     def __post_init__(self):
@@ -78,6 +87,8 @@ class SRGANConfig:
             raise ConfigError("n_blocks, width, d_width and d_dense must be >= 1.")
         if not 0.0 <= self.lambda_adv < 1.0:
             raise ConfigError(f"lambda_adv={self.lambda_adv}: must be in [0, 1).")
+        if not (self.lr > 0 and self.gan_lr > 0):
+            raise ConfigError(f"lr={self.lr}, gan_lr={self.gan_lr}: learning rates must be > 0.")
 
     @property
     def lr_size(self) -> int:
@@ -91,7 +102,7 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, c: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), nn.BatchNorm2d(c), nn.PReLU(), nn.Conv2d(c, c, 3, 1, 1), nn.BatchNorm2d(c))
+        self.body = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), nn.BatchNorm2d(c), nn.PReLU(num_parameters=c), nn.Conv2d(c, c, 3, 1, 1), nn.BatchNorm2d(c))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -104,7 +115,7 @@ class UpsampleBlock(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(c, c * 4, 3, 1, 1)
         self.shuffle = nn.PixelShuffle(2)
-        self.act = nn.PReLU()
+        self.act = nn.PReLU(num_parameters=c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.shuffle(self.conv(x)))
@@ -122,7 +133,7 @@ class Generator(nn.Module):
         if scale not in SCALES:
             raise ConfigError(f"scale={scale}: choose one of {SCALES}.")
         self.scale = scale
-        self.head = nn.Sequential(nn.Conv2d(3, width, 9, 1, 4), nn.PReLU())
+        self.head = nn.Sequential(nn.Conv2d(3, width, 9, 1, 4), nn.PReLU(num_parameters=width))
         self.blocks = nn.Sequential(*[ResidualBlock(width) for _ in range(n_blocks)])
         self.post = nn.Sequential(nn.Conv2d(width, width, 3, 1, 1), nn.BatchNorm2d(width))
         self.upsample = nn.Sequential(*[UpsampleBlock(width) for _ in range(int(math.log2(scale)))])
@@ -272,8 +283,10 @@ class SRGANTask(AdversarialTask):
         generator = Generator(cfg.scale, cfg.n_blocks, cfg.width)
         if init_generator is not None:
             generator.load_state_dict(init_generator)
-        super().__init__(cfg, generator, Discriminator(cfg.hr_size, cfg.d_width, cfg.d_dense), lr_g=cfg.lr, lr_d=cfg.lr,
+        super().__init__(cfg, generator, Discriminator(cfg.hr_size, cfg.d_width, cfg.d_dense), lr_g=cfg.gan_lr, lr_d=cfg.gan_lr,
                          betas=(cfg.beta1, 0.999), lambda_rec=1.0, lambda_adv=cfg.lambda_adv, fused_adam=fused_adam)
+        if cfg.lambda_adv == 0:  # the control: D could not change G, so it is not trained (nor checkpointed)
+            self.modules = {"generator": generator}
         self.content_cfg = content
         self.content = ContentLoss(content)  # frozen: not in modules (nothing to train or checkpoint)
         self._snap = _Snapshots(snapshot_lr, snapshot_steps, snapshot_dir)
@@ -281,6 +294,8 @@ class SRGANTask(AdversarialTask):
     def configure(self, device: torch.device) -> None:
         self.content.to(device)
         super().configure(device)
+        if "discriminator" not in self.modules:
+            del self.optimizers["discriminator"]
 
     def prepare(self, batch) -> Step:
         hr, lr = batch
@@ -290,11 +305,23 @@ class SRGANTask(AdversarialTask):
         return self.content(output, step.real)
 
     def after_step(self, step: Step, output, d_real, d_fake, logs: dict) -> dict:
+        share = self.lambda_adv * logs["g_adv"] / logs["g_total"].clamp_min(1e-12)
         with torch.no_grad():
-            return {**logs, "g_mse": F.mse_loss(output.detach().float(), step.real.float())}
+            return {**logs, "adv_share": share, "g_mse": F.mse_loss(output.detach().float(), step.real.float())}
+
+    def _content_step(self, batch, autocast) -> dict:
+        """The λ_adv = 0 control: G on the content loss alone, with the same optimiser as SRGAN's G."""
+        step = self.prepare(batch)
+        with autocast():
+            output = self.generator(step.input)
+            rec = self.reconstruction_loss(output, step)
+        self._update("generator", rec.float())
+        with torch.no_grad():
+            return {"g_content": rec.detach().float(), "g_total": rec.detach().float(), "adv_share": torch.zeros(()),
+                    "g_mse": F.mse_loss(output.detach().float(), step.real.float())}
 
     def training_step(self, batch, autocast) -> dict:
-        logs = super().training_step(batch, autocast)
+        logs = self._content_step(batch, autocast) if "discriminator" not in self.modules else super().training_step(batch, autocast)
         self.generator.iterations += 1
         self._snap.maybe_save(self.generator, autocast)
         return logs

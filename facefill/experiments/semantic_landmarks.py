@@ -1,0 +1,366 @@
+"""The semantic-inpainting study of paper 003 (notebook 04): latent search in a face DCGAN, with and
+without the landmark loss, next to learning-free baselines, scored on the hole and the whole image.
+
+Paper 003 ("Structurally and semantically coherent deep image inpainting", BRAC thesis) extends Yeh
+et al.'s semantic inpainting (CVPR 2017); the search is :mod:`facefill.inpaint.semantic`, the DCGAN
+its own stage (:mod:`facefill.experiments.dcgan_faces`). The protocol, fixed before any test image
+is scored:
+
+1. **Prior.** The DCGAN of the ``dcgan`` stage (loaded; trained here at the profile's size when the
+   stage has not run). Its sample-quality curve (share of samples in which dlib's detector finds a
+   face) is the convergence gate of every claim that uses it.
+2. **Masks.** Centre 32×32, left half, right half, 80 % random pixels, on the same ``n_test`` test faces.
+3. **Methods.** SI (keep the candidate with the lowest L_c + L_p), ours (lowest L_c + L_p + L_d,
+   L_d as written; the z's are SI's, see the deviation log), ours with a differentiable regressor
+   L_d, each + Poisson blending; the CE per mask; the learning-free fills of :mod:`facefill.baselines`
+   (mean colour, mean training image: the sanity gate; Telea, biharmonic) and the thesis' Fig. 6
+   methods (TV, Navier–Stokes, LR, nearest neighbour).
+4. **Scores.** Per image SSIM and PSNR on the whole completed image and on the hole, and the landmark
+   error (dlib on the completion vs dlib on the ground truth, mean px over 68 points) with two
+   references: a constant mean landmark shape and dlib on the masked input (the thesis' reference).
+5. **Claims.** ``semantic_landmarks.yaml``, one per family and mask, decided by :mod:`facefill.verdicts`.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import baselines, data, metrics, verdicts
+from ..adversarial import composite
+from ..config import pick
+from ..inpaint import local
+from ..inpaint.semantic import (
+    SemanticConfig,
+    SemanticInpainter,
+    choose,
+    context_weights,
+    dlib_points,
+    landmark_loss_probe,
+    masked,
+    train_landmark_regressor,
+)
+from ..landmarks import landmarks
+from ..masks import make_masks
+from ..models.context_encoder import ContextEncoderConfig, ContextEncoderTask, MaskedContextEncoderTask
+from ..reporting import Run
+from ..runtime import autocast_factory, resolve_precision
+from ..train import TrainConfig, fit
+from . import ArrayStore, deviation_table, project_path, study_data
+from .dcgan_faces import load_or_train, stage_params
+
+KEY = "semantic_landmarks"
+MASK_KINDS = ("center", "left", "right", "random")
+LEARNED = ("SI", "ours", "ours (regressor L_d)", "SI + Poisson", "ours + Poisson", "CE")
+CLASSICAL = ("TV", "Navier-Stokes", "LR", "nearest neighbour")
+SCORES = ("ssim_image", "psnr_image", "ssim_hole", "psnr_hole")
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Many tiny ops (TV's 300 Adam steps on a few images): thread hand-offs cost more than they save
+    on a shared 2-core CPU (measured under load: 53 s with 2 threads vs 7 s with 1 for 6 faces)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+class SemanticStudy:
+    """Everything notebook 04 computes, from its parameter dict and its :class:`Run`."""
+
+    def __init__(self, params: dict, run: Run):
+        self.p, self.run = params, run
+        self.precision = resolve_precision(params["precision"], run.device)
+        self.autocast = autocast_factory(run.device, self.precision)
+        self.paper = study_data(KEY)
+        self.search_cfg = pick({**params, "landmark": "select"}, SemanticConfig, rename={"lr": "z_lr", "beta1": "z_beta1"})
+        self.store = ArrayStore(run.output_dir, run.root)
+        self.out: dict[str, dict[str, torch.Tensor]] = {k: {} for k in MASK_KINDS}
+        self.seconds: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ data and prior
+    def load(self) -> None:
+        p = self.p
+        kw = dict(data_dir=p["data_dir"], processed_dir=p["processed_dir"], seed=p["seed"])
+        self.train_images = data.load_faces(p["dataset"], p["image_size"], "train", p["n_train"], **kw)
+        self.test_images = data.load_faces(p["dataset"], p["image_size"], "test", p["n_test"], **kw)
+        self.truth = data.to_tensor(self.test_images)
+        n, s = len(self.truth), p["image_size"]
+        self.masks = {"center": make_masks("center", s, n, hole=s // 2), "left": make_masks("left", s, n),
+                      "right": make_masks("right", s, n), "random": make_masks("random_pixels", s, n, seed=p["seed"], drop=p["random_drop"])}
+        self.train_mean = baselines.train_mean_image(self.train_images)
+        self.dcgan_params = stage_params(p["profile"])
+        self.run.describe(dataset=f"{p['dataset']} (half-res copy, DCGAN crop)", image_size=s, n_train=len(self.train_images),
+                          n_test=n, iterations=p["iterations"], candidates=p["candidates"], precision=self.precision)
+
+    def prior(self):
+        """The DCGAN: the ``dcgan`` stage's checkpoint, or trained here (smoke runs); its history is
+        copied to ``dcgan/history.csv`` here, the file the convergence gate cites."""
+        p = self.p
+        t0 = time.perf_counter()
+        self.gan = load_or_train(self.dcgan_params, self.run.root / p["dcgan_dir"], self.run.checkpoint_dir / "dcgan",
+                                 self.run.output_dir / "dcgan", p["data_dir"], p["processed_dir"])
+        self.seconds["dcgan"] = time.perf_counter() - t0
+        self.gan_history_path = self.run.output_dir / "dcgan" / "history.csv"
+        for m in self.gan.task.modules.values():
+            m.to(self.run.device).eval()
+        return self.gan
+
+    def weights(self, kind: str) -> torch.Tensor:
+        """W of Eq. 15 for the first test face under mask ``kind``."""
+        return context_weights(self.masks[kind][:1], self.p["window"])[0, 0]
+
+    def weight_map_figure(self):
+        """Top: the first test face under each mask; bottom: W of Eq. 15 (0 on missing pixels)."""
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(2, 4, figsize=(8, 4.2))
+        for j, kind in enumerate(MASK_KINDS):
+            axes[0][j].imshow(((masked(self.truth[0], self.masks[kind][0]) + 1) / 2).permute(1, 2, 0).numpy())
+            im = axes[1][j].imshow(self.weights(kind).numpy(), cmap="magma", vmin=0, vmax=1)
+            axes[0][j].set_title(kind, fontsize=8)
+            axes[0][j].set_axis_off(), axes[1][j].set_axis_off()
+        fig.colorbar(im, ax=axes[1].tolist(), shrink=0.8, label="W (Eq. 15)")
+        return fig
+
+    def face_share_figure(self):
+        """The DCGAN's sample-quality curve (the convergence gate's) against the share on real crops."""
+        import matplotlib.pyplot as plt
+
+        h = self.gan.history.dropna(subset=["val_face_share"])
+        fig, ax = plt.subplots(figsize=(5, 3))
+        ax.plot(h["step"], h["val_face_share"], marker=".", label="DCGAN samples (fixed z)")
+        ax.axhline(self.gan.real_face_share, color="k", ls="--", label="real test crops")
+        ax.set(xlabel="training step", ylabel="share dlib calls a face", ylim=(0, 1.02), title="DCGAN sample quality")
+        ax.legend()
+        return fig
+
+    # ------------------------------------------------------------------ the search
+    def landmark_regressor(self):
+        p = self.p
+        t0 = time.perf_counter()
+        reg_images = self.train_images[: p["reg_n_train"]]
+        self.train_points, _ = landmarks(reg_images, box="crop", upscale=p["landmark_upscale"])
+        self.regressor, self.reg_history = train_landmark_regressor(reg_images, self.train_points, steps=p["reg_steps"],
+                                                                    width=p["reg_width"], seed=p["seed"], device=self.run.device)
+        self.seconds["regressor"] = time.perf_counter() - t0
+        return self.reg_history
+
+    def search(self) -> pd.DataFrame:
+        """SI and ours from one search per mask (L_d as written is evaluated on the final candidates),
+        the regressor variant from a second; Poisson blending composited with the known pixels."""
+        G, D, dev = self.gan.task.generator, self.gan.task.discriminator, self.run.device
+        cfg = self.search_cfg
+        search = SemanticInpainter(G, D, cfg)
+        search_reg = SemanticInpainter(G, D, SemanticConfig(**{**cfg.__dict__, "landmark": "regressor"}), self.regressor)
+        rows, self.results = [], {}
+        for kind, m in self.masks.items():
+            x, mm = self.truth.to(dev), m.to(dev)
+            r_sel = search.inpaint(x, mm, self.autocast, record_every=self.p["record_every"] if kind == "center" else 0)
+            r_reg = search_reg.inpaint(x, mm, self.autocast)
+            si, picked_si = choose(r_sel, self.truth, m)
+            ours, picked = choose(r_sel, self.truth, m, cfg.lambda_d)
+            n = len(self.truth)
+            g_si = r_sel.all_generated[torch.arange(n), picked_si]
+            g_ours = r_sel.all_generated[torch.arange(n), picked]
+            self.out[kind] |= {"SI": si, "ours": ours, "ours (regressor L_d)": r_reg.completed,
+                               "SI + Poisson": composite(self.truth, local.poisson_blend(g_si, self.truth, m), m),
+                               "ours + Poisson": composite(self.truth, local.poisson_blend(g_ours, self.truth, m), m)}
+            self.results[kind] = {"sel": r_sel, "reg": r_reg, "changed": float((picked != picked_si).float().mean())}
+            for name, r in (("L_c + L_p (SI, ours)", r_sel), ("L_c + L_p + regressor L_d", r_reg)):
+                rows.append({"mask": kind, "search": name, "seconds": r.seconds, "dlib seconds": r.dlib_seconds,
+                             "candidate-steps/s": n * cfg.candidates * cfg.iterations / max(r.seconds, 1e-9)})
+        return pd.DataFrame(rows)
+
+    def search_history(self) -> pd.DataFrame:
+        """Mean L_c and L_p over all candidates against iteration, per mask (the SI search)."""
+        return pd.concat([r["sel"].history.assign(mask=k) for k, r in self.results.items()], ignore_index=True)
+
+    def search_loss_figure(self):
+        """Mean L_c (log) and L_p over all candidates against iteration, per mask."""
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+        for kind, g in self.search_history().groupby("mask", sort=False):
+            axes[0].plot(g["iteration"], g["l_c"], label=kind)
+            axes[1].plot(g["iteration"], g["l_p"], label=kind)
+        axes[0].set(xlabel="iteration", ylabel="mean L_c", yscale="log", title="context loss L_c")
+        axes[1].set(xlabel="iteration", ylabel="mean L_p", title="prior loss L_p")
+        axes[0].legend()
+        fig.tight_layout()
+        return fig
+
+    def methods_figure(self, kind: str, methods, k: int = 6):
+        """Rows: the masked input, each method's completion, the ground truth (first ``k`` test faces)."""
+        from ..reporting import image_grid
+
+        k = min(k, len(self.truth))
+        return image_grid([masked(self.truth[:k], self.masks[kind][:k])] + [self.out[kind][m][:k] for m in methods]
+                          + [self.truth[:k]], ["input", *methods, "truth"])
+
+    def landmark_probe(self) -> pd.DataFrame:
+        """Finite differences of L_d as written around SI's z of the first ``study_n`` centre-mask faces."""
+        k = min(self.p["study_n"], len(self.truth))
+        x, m = self.truth[:k].to(self.run.device), self.masks["center"][:k].to(self.run.device)
+        ref = dlib_points(masked(x, m), self.p["landmark_upscale"])
+        return landmark_loss_probe(self.gan.task.generator, self.results["center"]["sel"].z[:k].to(self.run.device), ref, m,
+                                   threshold=self.p["threshold"], upscale=self.p["landmark_upscale"], seed=self.p["seed"])
+
+    # ------------------------------------------------------------------ comparison methods
+    def context_encoders(self) -> None:
+        p, dev = self.p, self.run.device
+        for kind, m in self.masks.items():
+            t0 = time.perf_counter()
+            ce_cfg = ContextEncoderConfig(image_size=p["image_size"], hole=p["image_size"] // 2, width=p["ce_width"],
+                                          bottleneck=p["ce_bottleneck"], **({} if kind == "center" else {"output": "image"}))
+            if kind == "center":
+                ce = ContextEncoderTask(ce_cfg)
+            else:
+                mk, kw = {"left": ("left", {}), "right": ("right", {}), "random": ("random_pixels", {"drop": p["random_drop"]})}[kind]
+                ce = MaskedContextEncoderTask(ce_cfg, mk, kw)
+            tc = TrainConfig(steps=p["ce_steps"], batch_size=p["ce_batch_size"], precision=p["precision"], channels_last=p["channels_last"],
+                             device=p["device"], seed=p["seed"], checkpoint_every=max(p["ce_steps"] // 2, 1), progress=False)
+            fit(ce, self.train_images, tc, self.run.output_dir / f"ce_{kind}", self.run.checkpoint_dir / f"ce_{kind}",
+                fingerprint_extra={"dataset": p["dataset"], "n_train": len(self.train_images), "mask": kind})
+            with torch.no_grad():
+                self.out[kind]["CE"] = ce.inpaint(self.truth.to(dev), m.to(dev), autocast=self.autocast).float().cpu()
+            self.seconds[f"ce_{kind}"] = time.perf_counter() - t0
+
+    def baselines(self) -> None:
+        train_t = data.to_tensor(self.train_images)
+        for kind, m in self.masks.items():
+            self.out[kind] |= baselines.fill_all(self.truth, m, self.train_mean)
+            with one_thread():
+                tv = local.total_variation(self.truth, m)
+            self.out[kind] |= {"TV": tv, "Navier-Stokes": composite(self.truth, local.opencv(self.truth, m, "navier_stokes"), m),
+                               "LR": local.low_rank(self.truth, m, rank=self.p["lr_rank"], shrink=self.p["lr_shrink"]),
+                               "nearest neighbour": local.nearest_neighbour(self.truth, m, train_t)[0]}
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self) -> pd.DataFrame:
+        """Per-image SSIM / PSNR (image and hole) of every method on every mask → arrays.npz; mean table."""
+        rows = []
+        for kind, m in self.masks.items():
+            for method, filled in self.out[kind].items():
+                f, t = filled.float().cpu(), self.truth
+                vals = {"ssim_image": metrics.ssim((f + 1) / 2, (t + 1) / 2, data_range=1.0),
+                        "psnr_image": metrics.psnr(f, t, data_range=2.0),
+                        "ssim_hole": metrics.ssim((f + 1) / 2, (t + 1) / 2, data_range=1.0, mask=m),
+                        "psnr_hole": metrics.psnr(f, t, data_range=2.0, mask=m)}
+                for score, v in vals.items():
+                    self.store.put(kind, method, score, v)
+                rows.append({"mask": kind, "method": method, **{s: float(np.mean(v)) for s, v in vals.items()}})
+        return pd.DataFrame(rows)
+
+    def landmark_study(self) -> pd.DataFrame:
+        """Landmark error (px) vs dlib on the ground truth: completions and the two references."""
+        up = self.p["landmark_upscale"]
+        gt = dlib_points(self.truth, up)
+        mean_shape = self.train_points.mean(0, keepdims=True)
+        rows = []
+
+        def put(kind, method, pts):
+            err = np.linalg.norm(pts - gt, axis=-1).mean(1)
+            self.store.put(kind, method, "landmark_px", err)
+            rows.append({"mask": kind, "method": method, "landmark error px": float(err.mean())})
+
+        for kind, m in self.masks.items():
+            put(kind, "mean landmark shape", np.broadcast_to(mean_shape, gt.shape))
+            put(kind, "dlib on the masked input", dlib_points(masked(self.truth, m), up))
+            for method in ("SI", "ours", "ours (regressor L_d)", "CE", "Telea", "mean training image"):
+                put(kind, method, dlib_points(self.out[kind][method], up))
+        return pd.DataFrame(rows)
+
+    # ------------------------------------------------------------------ claims
+    def claim_specs(self) -> list[dict]:
+        gate_conv = {"type": "convergence", "label": "DCGAN sample quality (share of samples dlib calls a face)",
+                     "history": project_path(self.gan_history_path, self.run.root), "step_column": "step",
+                     "column": "val_face_share", "higher_is_better": True, "min_points": self.p["gate_min_points"]}
+        specs = []
+        for c in self.paper["claims"]:
+            for kind in MASK_KINDS:
+                metric = c["metric"] if c["metric"] == "landmark_px" else f"{c['metric']}_{c['region']}"
+                direction, paper_value = c["direction"], None
+                if direction == "paper":
+                    table = self.paper["metrics"][c["metric"]][kind]
+                    paper_value = round(table["ours"] - table["SI"], 6)
+                    direction = "greater" if paper_value > 0 else "less"
+                trained = {x: x in LEARNED for x in (c["a"], c["b"])}
+                gates = []
+                if trained[c["a"]]:
+                    gates = [gate_conv, {"type": "sanity", "higher_is_better": True,
+                                         "model": [self.store.ref(kind, c["a"], "psnr_hole")],
+                                         "baselines": {b: self.store.ref(kind, b, "psnr_hole") for b in baselines.TRIVIAL}}]
+                specs.append({
+                    "id": f"{c['family']}.{kind}", "paper": KEY, "statement": f"{c['statement']} — {kind} mask",
+                    "source": c["source"], "metric": metric, "higher_is_better": metric != "landmark_px", "kind": "directional",
+                    "direction": direction, "margin": None, "paper_value": paper_value,
+                    "a": {"label": c["a"], "trained": trained[c["a"]], "arrays": [self.store.ref(kind, c["a"], metric)]},
+                    "b": {"label": c["b"], "trained": trained[c["b"]], "arrays": [self.store.ref(kind, c["b"], metric)]},
+                    "gates": gates})
+        return specs
+
+    def decide(self) -> list[dict]:
+        self.store.save()
+        records = verdicts.evaluate_claims(self.claim_specs(), verdicts.Tolerances.from_params())
+        verdicts.write_claims(records, self.run.output_dir / "claims.json")
+        return records
+
+    # ------------------------------------------------------------------ report
+    def paper_table(self, table: pd.DataFrame, metric: str) -> pd.DataFrame:
+        """Table 1 (ssim) / 2 (psnr): the paper's number next to ours (whole image) for each mask and column."""
+        from ..reporting import compare
+
+        ours = table.set_index(["mask", "method"])[f"{metric}_image"]
+        rows = []
+        for kind in MASK_KINDS:
+            for col, paper_value in self.paper["metrics"][metric][kind].items():
+                rows.append({"mask": kind, "method": col, "paper": paper_value, "ours": ours.get((kind, col))})
+        return compare(rows)
+
+    def deviations(self) -> pd.DataFrame:
+        p, d = self.p, self.dcgan_params
+        n_dcgan = len(data.load_faces(d["dataset"], d["image_size"], "train", d["n_train"], data_dir=p["data_dir"],
+                                      processed_dir=p["processed_dir"], seed=p["seed"]))
+        values = {**p, "n_test": len(self.truth), "precision": self.precision, "dcgan_n_train": n_dcgan, "dcgan_width": d["width"],
+                  "dcgan_steps": d["steps"], "dcgan_batch": d["batch_size"], "dcgan_epochs": d["steps"] * d["batch_size"] / n_dcgan,
+                  "g_activation": d["g_activation"], "dcgan_lr": d["lr"]}
+        return deviation_table(self.paper["deviations"], values)
+
+    def summary(self, table: pd.DataFrame, lm: pd.DataFrame, records: list[dict]) -> str:
+        """Written from the numbers: names every baseline that beats a learned method on the hole."""
+        p = self.p
+        h = self.gan.history.dropna(subset=["val_face_share"])
+        t = table.set_index(["mask", "method"])
+        lines = [f"On {len(self.truth)} held-out CelebA faces per mask (profile `{p['profile']}`; {p['iterations']} search "
+                 f"iterations × {p['candidates']} candidates), the DCGAN's samples are called faces by dlib in "
+                 f"{h['val_face_share'].iloc[-1]:.0%} of cases (real test crops: {self.gan.real_face_share:.0%})."]
+        for kind in MASK_KINDS:
+            best = max(CLASSICAL + baselines.TRIVIAL + baselines.CLASSICAL, key=lambda b: t.loc[(kind, b), "psnr_hole"])
+            for method in ("SI", "ours", "ours (regressor L_d)", "SI + Poisson", "ours + Poisson", "CE"):
+                if t.loc[(kind, best), "psnr_hole"] >= t.loc[(kind, method), "psnr_hole"]:
+                    lines.append(f"- **{kind}: {method} loses to the learning-free {best}** on the hole "
+                                 f"(PSNR {t.loc[(kind, method), 'psnr_hole']:.2f} vs {t.loc[(kind, best), 'psnr_hole']:.2f} dB).")
+        ref = lm.set_index(["mask", "method"])["landmark error px"]
+        for kind in MASK_KINDS:
+            lines.append(f"- {kind}: landmark error ours {ref[(kind, 'ours')]:.2f} px, SI {ref[(kind, 'SI')]:.2f}; references: "
+                         f"mean shape {ref[(kind, 'mean landmark shape')]:.2f}, dlib on the masked input {ref[(kind, 'dlib on the masked input')]:.2f}; "
+                         f"L_d changes the kept candidate for {self.results[kind]['changed']:.0%} of faces.")
+        for r in records:
+            res = r["result"]
+            lines.append(f"- `{r['id']}`: **{res['verdict']}** — Δ {r['metric']} = {res['diff']:+.3f} "
+                         f"[{res['ci_low']:+.3f}, {res['ci_high']:+.3f}] ({r['a']['label']} − {r['b']['label']}).")
+        return "\n".join(lines)
+
+    def headline(self, table: pd.DataFrame) -> dict:
+        t = table.set_index(["mask", "method"])
+        h = self.gan.history.dropna(subset=["val_face_share"])
+        return {"dcgan_face_share": float(h["val_face_share"].iloc[-1]), "real_face_share": self.gan.real_face_share,
+                **{f"{kind}_{m}_{s}": float(t.loc[(kind, name), s]) for kind in MASK_KINDS
+                   for m, name in (("si", "SI"), ("ours", "ours"), ("telea", "Telea")) for s in ("ssim_image", "psnr_image")}}
