@@ -209,7 +209,7 @@ def test_srgan_step_is_the_reference_step():
     task = srgan.SRGANTask(cfg, ContentLossConfig(content="mse"), fused_adam=False)
     before, hr = copy.deepcopy(task), _images(2, 16)
     lr = F.avg_pool2d(hr, 2)
-    logs, after = run_step(task, (hr, lr), ["d_real", "d_fake", "d_total", "g_content", "g_adv", "g_total", "g_mse"])
+    logs, after = run_step(task, (hr, lr), ["d_real", "d_fake", "d_total", "g_content", "g_adv", "g_total", "adv_share", "g_mse"])
     ref, G, D, (_, _, sr) = reference_step(before, lr, hr, lambda o: o, lambda o: ((o - hr) ** 2).mean(), 1.0, 1e-3)
     compare(logs, after, ref, G, D, rename={"g_rec": "g_content"})
     torch.testing.assert_close(logs["g_mse"], ((sr - hr) ** 2).mean().detach())

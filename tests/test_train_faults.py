@@ -98,10 +98,13 @@ def test_ctrl_c_during_a_save_finishes_the_checkpoint_first(images, tmp_path, mo
         return real_save(obj, f, *a, **kw)
 
     monkeypatch.setattr(torch, "save", save_hit_by_ctrl_c)
+    # Python's own Ctrl-C handler, whatever a library imported by an earlier test installed
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     ckpt = tmp_path / "checkpoints" / "last.pt"
     with pytest.raises(Interrupted, match=r"at step 2; the checkpoint at step 2 "):
         fit(tiny_task(), images, cfg(), tmp_path)
     monkeypatch.undo()
+    signal.signal(signal.SIGINT, previous)
     assert load_checkpoint(ckpt)["step"] == 2 and not ckpt.with_suffix(".tmp").exists()
 
 
