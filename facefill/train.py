@@ -192,9 +192,10 @@ def _interrupts_deferred():
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, old)
-        if hit and callable(old):
-            old(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt
+        # None: a handler not installed from Python; the OS default is the closest we can restore
+        signal.signal(signal.SIGINT, signal.SIG_DFL if old is None else old)
+        if hit:  # deliver it now to whatever was there: Python's handler raises, SIG_IGN drops it, SIG_DFL exits
+            signal.raise_signal(signal.SIGINT)
 
 
 def _plain(v):

@@ -214,8 +214,14 @@ def holm_levels(pvalues: Sequence[float], alpha: float) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 def convergence_gate(steps, values, tol: Tolerances, name: str = "convergence", *, higher_is_better: bool = False,
-                     min_points: int | None = None, label: str = "") -> GateResult:
-    """Has a validation curve (lower is better, unless ``higher_is_better``) stopped improving?"""
+                     min_points: int | None = None, label: str = "", smooth: int = 1) -> GateResult:
+    """Has a validation curve (lower is better, unless ``higher_is_better``) stopped improving?
+
+    ``smooth`` > 1 replaces each point by the mean of it and the ``smooth - 1`` before it, for curves
+    whose points are noisy estimates (a share of n samples has a binomial standard error): the
+    maximum of many noisy points sits above the plateau, so "final within x % of the best" would
+    fail a converged run. The slope and both values are then those of the trailing means.
+    """
     s, v = np.asarray(steps, np.float64).ravel(), np.asarray(values, np.float64).ravel()
     if s.shape != v.shape:
         raise DataError(f"convergence gate {label!r}: {s.size} steps but {v.size} values.")
@@ -223,12 +229,18 @@ def convergence_gate(steps, values, tol: Tolerances, name: str = "convergence", 
     order = np.argsort(s[keep], kind="stable")
     s, v = s[keep][order], v[keep][order]
     need, who = tol.convergence_min_points if min_points is None else int(min_points), f"{label}: " if label else ""
-    tail = s >= s[-1] - tol.convergence_tail * (s[-1] - s[0]) if s.size else s.astype(bool)
-    if s.size < need or tail.sum() < 2 or np.ptp(s[tail]) == 0:
-        why = f"only {s.size} validation points, need {need}" if s.size < need else f"fewer than 2 distinct steps in the last {tol.convergence_tail:.0%} of steps"
-        return GateResult(name, False, who + why, {"n_points": int(s.size), "min_points": need, "failures": [who + why]})
+    if isinstance(smooth, bool) or int(smooth) != smooth or smooth < 1:
+        raise ConfigError(f"convergence gate {label!r}: smooth={smooth!r} must be a whole number of points >= 1.")
+    n_raw, smooth = int(s.size), int(smooth)
+    span = float(s[-1] - s[0]) if s.size else 0.0  # of the raw steps: smoothing does not shorten the run
+    if smooth > 1 and s.size >= need and s.size >= smooth:
+        v, s = np.convolve(v, np.full(smooth, 1.0 / smooth), mode="valid"), s[smooth - 1 :]
+    tail = s >= s[-1] - tol.convergence_tail * span if s.size else s.astype(bool)
+    if n_raw < need or tail.sum() < 2 or np.ptp(s[tail]) == 0:
+        why = f"only {n_raw} validation points, need {need}" if n_raw < need else f"fewer than 2 distinct steps in the last {tol.convergence_tail:.0%} of steps"
+        return GateResult(name, False, who + why, {"n_points": n_raw, "min_points": need, "failures": [who + why]})
     sign = 1.0 if higher_is_better else -1.0  # improvement = sign * change
-    extra = tol.convergence_tail * (s[-1] - s[0])  # extrapolate over as many steps again
+    extra = tol.convergence_tail * span  # extrapolate over as many steps again
     slope, final = np.polyfit(s[tail] - s[-1], v[tail], 1)  # centred at the last step: intercept = fitted final
     gain = sign * slope * extra / max(abs(final), 1e-12)
     best = v.max() if higher_is_better else v.min()
@@ -239,9 +251,9 @@ def convergence_gate(steps, values, tol: Tolerances, name: str = "convergence", 
     if behind > tol.convergence_max_above_min:
         failures.append(f"{who}final {final:.4g} trails the best {best:.4g} by {behind:.1%} (max {tol.convergence_max_above_min:.0%})")
     detail = ("; ".join(failures) if failures else f"{who}converged") + (
-        f" -- {s.size} points, last-{tol.convergence_tail:.0%} slope predicts {gain:+.2%} over {extra:g} more steps, "
+        f" -- {n_raw} points{f' (trailing means of {smooth})' if smooth > 1 else ''}, last-{tol.convergence_tail:.0%} slope predicts {gain:+.2%} over {extra:g} more steps, "
         f"final {final:.4g} vs best {best:.4g} ({behind:+.1%})")
-    vals = {"n_points": int(s.size), "min_points": need, "slope": float(slope), "fitted_final": float(final),
+    vals = {"n_points": n_raw, "min_points": need, "smooth": smooth, "slope": float(slope), "fitted_final": float(final),
             "last_value": float(v[-1]), "best": float(best), "predicted_gain": float(gain), "behind_best": float(behind),
             "higher_is_better": bool(higher_is_better), "failures": failures}
     return GateResult(name, not failures, detail, vals)
@@ -277,7 +289,7 @@ CLAIM_KEYS = {"id", "paper", "statement", "source", "metric", "higher_is_better"
               "paper_value", "a", "b", "gates", "link", "result"}  # "result": a stored record may be re-evaluated
 REQUIRED = ("id", "paper", "statement", "source", "metric", "higher_is_better", "kind", "a", "b")
 ARM_KEYS = {"label", "trained", "arrays"}
-GATE_KEYS = {"convergence": {"type", "label", "history", "step_column", "column", "higher_is_better", "min_points"},
+GATE_KEYS = {"convergence": {"type", "label", "history", "step_column", "column", "higher_is_better", "min_points", "smooth"},
              "sanity": {"type", "label", "model", "baselines", "higher_is_better"}}
 
 
@@ -396,7 +408,7 @@ def _run_gate(g: Mapping, i: int, spec: Mapping, tol: Tolerances, root: Path, ca
             raise DataError(f"claim {cid!r}: {path} has no column(s) {[c for c in cols if c not in h.columns]} (it has {list(h.columns)}).")
         h = h.dropna(subset=[cols[1]])
         return convergence_gate(h[cols[0]], h[cols[1]], tol, higher_is_better=bool(g.get("higher_is_better", False)),
-                                min_points=g.get("min_points"), label=label)
+                                min_points=g.get("min_points"), label=label, smooth=g.get("smooth", 1))
     model = _stack(g.get("model", spec["a"]["arrays"]), root, cid, cache)  # default: arm a
     base = {k: load_array(r, root, cid, cache) for k, r in g["baselines"].items()}
     res = sanity_gate(model, base, bool(g.get("higher_is_better", spec["higher_is_better"])), tol, _seed(cid, f":gate{i}"))
@@ -572,6 +584,13 @@ def claim_row(rec: Mapping, link_dir: str | None = None) -> list[str]:
     verdict = r["verdict"] if r["verdict"].startswith("inconclusive") else f"**{r['verdict']}**"
     tested = _md(rec["statement"]) + ("" if rec["statement"] == rec["source"] else f" ({_md(rec['source'])})")
     return [cid, tested, metric, _g(rec.get("paper_value")), ours, gates, _md(verdict)]
+
+
+def claim_line(record: Mapping) -> str:
+    """One Markdown bullet of a decided claim, for a notebook's summary: id, verdict, Δ [CI] (a − b)."""
+    res = record["result"]
+    return (f"- `{record['id']}`: **{res['verdict']}** — Δ {record['metric']} = {res['diff']:+.4g} "
+            f"[{res['ci_low']:+.4g}, {res['ci_high']:+.4g}] ({record['a']['label']} − {record['b']['label']}).")
 
 
 def render_claims_markdown(records: Sequence[Mapping], link_dir: str | None = None) -> str:

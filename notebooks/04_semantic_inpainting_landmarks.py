@@ -40,6 +40,7 @@ n_train = 256
 n_test = 6
 dcgan_dir = "build/smoke/models/04_dcgan_faces"
 gate_min_points = 3
+gate_smooth = 3
 precision = "fp32"
 channels_last = False
 device = "auto"
@@ -181,8 +182,7 @@ records = study.decide()
 display(Markdown(verdicts.render_claims_markdown(records)))
 
 # %%
-deviations = run.save_table(study.deviations(), "deviations", "Deviation log — semantic inpainting with a landmark loss")
-deviations
+run.save_table(study.deviations(), "deviations", "Deviation log — semantic inpainting with a landmark loss")
 
 # %% [markdown]
 # ## Summary

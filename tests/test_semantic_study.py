@@ -12,7 +12,7 @@ from facefill.experiments.semantic_landmarks import MASK_KINDS, SemanticStudy
 
 def _study(tmp_path, face_share):
     s = SemanticStudy.__new__(SemanticStudy)
-    s.p, s.paper = {"gate_min_points": 5}, study_data("semantic_landmarks")
+    s.p, s.paper = {"gate_min_points": 5, "gate_smooth": 3}, study_data("semantic_landmarks")
     s.run = SimpleNamespace(root=tmp_path, output_dir=tmp_path)
     s.store = ArrayStore(tmp_path, tmp_path)
     s.gan_history_path = tmp_path / "history.csv"

@@ -108,6 +108,35 @@ def test_ctrl_c_during_a_save_finishes_the_checkpoint_first(images, tmp_path, mo
     assert load_checkpoint(ckpt)["step"] == 2 and not ckpt.with_suffix(".tmp").exists()
 
 
+@pytest.mark.parametrize("handler", ["ignore", "custom"])
+def test_a_deferred_ctrl_c_goes_to_the_handler_that_was_there(tmp_path, handler):
+    from facefill.train import _interrupts_deferred
+
+    seen = []
+    before = signal.SIG_IGN if handler == "ignore" else (lambda signum, frame: seen.append(signum))
+    previous = signal.signal(signal.SIGINT, before)
+    try:
+        with _interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            assert seen == []  # held while the block runs
+        assert signal.getsignal(signal.SIGINT) is before  # restored
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen == ([] if handler == "ignore" else [signal.SIGINT])  # SIG_IGN drops it; a Python handler gets it once
+
+
+def test_a_deferred_ctrl_c_under_the_os_default_still_stops_the_process():
+    """With SIG_DFL (e.g. a worker that never installed Python's handler) the held Ctrl-C must still end it."""
+    import subprocess
+    import sys
+
+    code = ("import os, signal\nfrom facefill.train import _interrupts_deferred\nsignal.signal(signal.SIGINT, signal.SIG_DFL)\n"
+            "with _interrupts_deferred():\n    os.kill(os.getpid(), signal.SIGINT)\n    print('block finished', flush=True)\n"
+            "print('Ctrl-C was lost')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.splitlines() == ["block finished"] and done.returncode == -signal.SIGINT, (done.stdout, done.stderr)
+
+
 # --------------------------------------------------------------------------- corrupt last.pt
 
 def truncate(path):

@@ -8,7 +8,7 @@ import pytest
 
 from facefill.errors import ConfigError, DataError
 from facefill.verdicts import (
-    GateResult, Tolerances, bootstrap_p_value, convergence_gate, decide, evaluate_claim, evaluate_claims, holm,
+    GateResult, Tolerances, bootstrap_p_value, claim_line, convergence_gate, decide, evaluate_claim, evaluate_claims, holm,
     holm_levels, paired_bootstrap, percentile_ci, render_claims_markdown, sanity_gate, two_level_bootstrap, write_claims,
 )
 
@@ -70,6 +70,21 @@ def test_convergence_higher_is_better_with_min_points():
     assert not convergence_gate(s, rising, TOL, higher_is_better=True, min_points=5).passed
     assert convergence_gate(s, np.array([0.1, 0.6, 0.8, 0.8, 0.8, 0.8]), TOL, higher_is_better=True, min_points=5).passed
     assert not convergence_gate(s, rising, TOL, higher_is_better=True).passed  # default needs 20 points
+
+
+def test_convergence_smoothing_reads_a_noisy_share_at_its_plateau():
+    """A detector share of 256 samples at a 0.75 plateau: s.e. ~0.027. One lucky point (+2 s.e.) makes the raw
+    curve "trail its best by 7 %"; trailing means of 3 see the plateau. Smoothing does not pass a rising curve."""
+    s = np.arange(1.0, 21.0) * 135
+    plateau = np.r_[np.linspace(0.0, 0.75, 10), 0.75 + 0.027 * np.array([1, -1, 2, -1, 1, -1, 1, -1, 0, 0])]
+    raw = convergence_gate(s, plateau, TOL, higher_is_better=True, min_points=15)
+    assert not raw.passed and "trails the best" in raw.detail
+    smooth = convergence_gate(s, plateau, TOL, higher_is_better=True, min_points=15, smooth=3)
+    assert smooth.passed and "trailing means of 3" in smooth.detail and smooth.values["n_points"] == 20, smooth.detail
+    rising = convergence_gate(s, np.linspace(0.0, 0.8, 20), TOL, higher_is_better=True, min_points=15, smooth=3)
+    assert not rising.passed and "still improving" in rising.detail
+    with pytest.raises(ConfigError, match="smooth"):
+        convergence_gate(s, plateau, TOL, smooth=0)
 
 
 # --- sanity gate ---------------------------------------------------------------------------------
@@ -288,3 +303,10 @@ def test_determinism_and_write(project, tmp_path):
 def test_gate_result_dataclass():
     g = GateResult("x", True, "ok", {"a": 1.0})
     assert asdict(g) == {"name": "x", "passed": True, "detail": "ok", "values": {"a": 1.0}}
+
+
+def test_claim_line_states_verdict_difference_and_interval():
+    rec = {"id": "mce_vs_ce.ms_ssim", "metric": "ms_ssim_percent", "a": {"label": "MCE"}, "b": {"label": "CE"},
+           "result": {"verdict": "not reproduced", "diff": -0.41234, "ci_low": -0.7, "ci_high": -0.125}}
+    assert claim_line(rec) == ("- `mce_vs_ce.ms_ssim`: **not reproduced** — Δ ms_ssim_percent = -0.4123 "
+                               "[-0.7, -0.125] (MCE − CE).")

@@ -297,10 +297,7 @@ class CascadeStudy(ContextEncoderStudy):
                 better = [b for b in t.index if not t.loc[b, "learned"] and t.loc[b, metric] >= t.loc[m, metric]]
                 if better:
                     lines.append(f"**On {metric.upper()}, {m} does not beat {', '.join(better)}.**")
-        for r in records:
-            res = r["result"]
-            lines.append(f"- `{r['id']}`: **{res['verdict']}** — Δ {r['metric']} = {res['diff']:+.4g} "
-                         f"[{res['ci_low']:+.4g}, {res['ci_high']:+.4g}] ({r['a']['label']} − {r['b']['label']}).")
+        lines += [verdicts.claim_line(r) for r in records]
         nsd_claims = [r["result"]["verdict"] for r in records if r["metric"] == "nsd_raw"]
         both = all(v == verdicts.REPRODUCED for v in nsd_claims)
         lines.append(f"\nThe paper's NSD argument needs both NSD claims: CCE below the CE *and* below the blur control — "

@@ -301,10 +301,7 @@ class MaskedFaceStudy:
         reach = ablation.groupby("arm")[ablation.columns[3]].apply(lambda s: f"{s.notna().sum()}/{len(s)} seeds")
         lines.append(f"BN ablation: the target (half the mean face's validation error) is reached by {reach.get('no BN')} without "
                      f"and {reach.get('BN')} with BN; test PSNR {model['psnr']:.2f} vs {t.loc['BN', 'psnr']:.2f} dB.")
-        for r in records:
-            res = r["result"]
-            lines.append(f"- `{r['id']}`: **{res['verdict']}** — Δ {r['metric']} = {res['diff']:+.3f} "
-                         f"[{res['ci_low']:+.3f}, {res['ci_high']:+.3f}] ({r['a']['label']} − {r['b']['label']}).")
+        lines += [verdicts.claim_line(r) for r in records]
         return "\n".join(lines)
 
     def headline(self, table: pd.DataFrame) -> dict:

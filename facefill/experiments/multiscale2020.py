@@ -336,10 +336,7 @@ class MultiScaleStudy(ContextEncoderStudy):
                 if better:
                     lines.append(f"  **{m} does not beat {', '.join(better)} on {metric}** "
                                  f"({', '.join(f'{main.loc[b, metric]:.2f}' for b in better)} vs {main.loc[m, metric]:.2f}).")
-        for r in records:
-            res = r["result"]
-            lines.append(f"- `{r['id']}`: **{res['verdict']}** — Δ {r['metric']} = {res['diff']:+.4g} "
-                         f"[{res['ci_low']:+.4g}, {res['ci_high']:+.4g}] ({r['a']['label']} − {r['b']['label']}).")
+        lines += [verdicts.claim_line(r) for r in records]
         lines += [f"- `{cid}`: untested in this profile (the arm was not trained)." for cid in self.untested()]
         return "\n".join(lines)
 

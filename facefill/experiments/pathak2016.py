@@ -222,10 +222,7 @@ class ContextEncoderStudy:
             if better:
                 lines.append(f"**On {metric.upper()} the CE does not beat {', '.join(better)}** "
                              f"({', '.join(f'{main.loc[m, metric]:.3f}' for m in better)} vs {ce[metric]:.3f}).")
-        for r in records:
-            res = r["result"]
-            lines.append(f"- `{r['id']}`: **{res['verdict']}** — Δ {r['metric']} = {res['diff']:+.3f} "
-                         f"[{res['ci_low']:+.3f}, {res['ci_high']:+.3f}] ({r['a']['label']} − {r['b']['label']}).")
+        lines += [verdicts.claim_line(r) for r in records]
         return "\n".join(lines)
 
     def headline(self, table: pd.DataFrame) -> dict:

@@ -281,7 +281,8 @@ class SemanticStudy:
     def claim_specs(self) -> list[dict]:
         gate_conv = {"type": "convergence", "label": "DCGAN sample quality (share of samples dlib calls a face)",
                      "history": project_path(self.gan_history_path, self.run.root), "step_column": "step",
-                     "column": "val_face_share", "higher_is_better": True, "min_points": self.p["gate_min_points"]}
+                     "column": "val_face_share", "higher_is_better": True, "min_points": self.p["gate_min_points"],
+                     "smooth": self.p["gate_smooth"]}
         specs = []
         for c in self.paper["claims"]:
             for kind in MASK_KINDS:
@@ -352,10 +353,7 @@ class SemanticStudy:
             lines.append(f"- {kind}: landmark error ours {ref[(kind, 'ours')]:.2f} px, SI {ref[(kind, 'SI')]:.2f}; references: "
                          f"mean shape {ref[(kind, 'mean landmark shape')]:.2f}, dlib on the masked input {ref[(kind, 'dlib on the masked input')]:.2f}; "
                          f"L_d changes the kept candidate for {self.results[kind]['changed']:.0%} of faces.")
-        for r in records:
-            res = r["result"]
-            lines.append(f"- `{r['id']}`: **{res['verdict']}** — Δ {r['metric']} = {res['diff']:+.3f} "
-                         f"[{res['ci_low']:+.3f}, {res['ci_high']:+.3f}] ({r['a']['label']} − {r['b']['label']}).")
+        lines += [verdicts.claim_line(r) for r in records]
         return "\n".join(lines)
 
     def headline(self, table: pd.DataFrame) -> dict:

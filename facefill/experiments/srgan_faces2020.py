@@ -376,10 +376,7 @@ class SRGANStudy:
             better = [b for b in ("bicubic", "Lanczos") if main.loc[b, metric] >= main.loc["SRGAN", metric]]
             if better:
                 lines.append(f"**On {metric} SRGAN ({main.loc['SRGAN', metric]:.3f}) does not beat {', '.join(f'{b} ({main.loc[b, metric]:.3f})' for b in better)}.**")
-        for r in records:
-            res = r["result"]
-            lines.append(f"- `{r['id']}`: **{res['verdict']}** — Δ {r['metric']} = {res['diff']:+.4g} [{res['ci_low']:+.4g}, {res['ci_high']:+.4g}] "
-                         f"({r['a']['label']} − {r['b']['label']}).")
+        lines += [verdicts.claim_line(r) for r in records]
         return "\n".join(lines)
 
     def headline(self, table: pd.DataFrame) -> dict:
