@@ -80,6 +80,21 @@ def _category(verdict: str) -> str:
     return "inconclusive: " + reason.split(" ±")[0]
 
 
+def untested_claims(paper: str, records: list[dict]) -> list[dict]:
+    """The claims of ``paper``'s study file that this run did not score (e.g. an arm the profile does not
+    train): a scorecard must say so rather than drop them. A study claim counts as scored when a record has
+    its id or expands it (``ours_vs_si.ssim`` → ``ours_vs_si.ssim.center``)."""
+    from .experiments import study_data
+
+    try:
+        claims = study_data(paper).get("claims", [])
+    except FacefillError:
+        return []  # a claims.json of a paper without a study file (e.g. a user's own stage)
+    ids = [r["id"] for r in records]
+    key = lambda c: c.get("id") or c["family"]  # noqa: E731 a family expands into one claim per mask kind
+    return [{**c, "id": key(c)} for c in claims if not any(i == key(c) or i.startswith(key(c) + ".") for i in ids)]
+
+
 def render_scorecard(stages: dict[str, list[dict]], tol: Tolerances) -> str:
     records = [(stage, r) for stage, recs in stages.items() for r in recs]
     lines = ["# Scorecard: which paper claims we reproduce", "",
@@ -102,6 +117,10 @@ def render_scorecard(stages: dict[str, list[dict]], tol: Tolerances) -> str:
     for paper in dict.fromkeys(r["paper"] for _, r in records):
         lines += ["", f"## {paper}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(claim_row(r, f"{stage}/")) + " |" for stage, r in records if r["paper"] == paper]
+        missing = untested_claims(paper, [r for _, r in records if r["paper"] == paper])
+        if missing:
+            lines += ["", "Not scored in this run (the profile does not train what they need; see the notebook's summary):"]
+            lines += [f"- `{c['id']}`: {c['statement']}" for c in missing]
     return "\n".join(lines) + "\n"
 
 

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import tarfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
+from archives import write_tgz, write_zip as _write_zip
 from facefill import data as D
 from facefill.errors import ConfigError, DataError, DataNotFoundError
 
@@ -47,20 +47,8 @@ def _img_bytes(w, h, seed, mode="RGB", fmt="JPEG"):
     return buf.getvalue()
 
 
-def _write_zip(path, members):
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return path
-
-
 def _write_tgz(path, members):
-    with tarfile.open(path, "w:gz") as tf:
-        for name, data in sorted(members.items(), reverse=True):  # tar order != sorted order on purpose
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return path
+    return write_tgz(path, members, reverse=True)  # tar order != sorted order on purpose
 
 
 def _write_folder(root, members):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from archives import write_tgz as _write_tgz, write_zip as _write_zip
 from facefill import data as D
 from facefill.errors import DataError, DataNotFoundError, FacefillError
 
@@ -42,20 +43,6 @@ def _img_bytes(w, h, seed, fmt="JPEG"):
     return buf.getvalue()
 
 
-def _write_zip(path, members):
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return path
-
-
-def _write_tgz(path, members):
-    with tarfile.open(path, "w:gz") as tf:
-        for name, data in sorted(members.items()):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return path
 
 
 def _lfw_members(n=10):

@@ -65,6 +65,20 @@ def test_train_writes_curve_snapshots_report_and_notebook_loads_it(tmp_path):
     assert sorted(p_.name for p_ in (tmp_path / "ckpt").iterdir()) == before
 
 
+def test_a_new_configuration_in_the_same_folder_keeps_only_its_own_snapshots(tmp_path):
+    """Snapshots are keyed by step: those of a previous configuration must not enter the new run's figure."""
+    pytest.importorskip("dlib")
+    _faces(1)
+    first = dcgan_faces.train(_params(validate_every=1), tmp_path / "out", tmp_path / "ckpt",
+                              processed_dir=ROOT / "data" / "processed", progress=False)
+    assert sorted(first.snapshots) == [1, 2, 3, 4]
+    second = dcgan_faces.train(_params(lr_decay_start=1.0), tmp_path / "out2", tmp_path / "ckpt",
+                               processed_dir=ROOT / "data" / "processed", progress=False)
+    assert second.trained_here and sorted(second.snapshots) == [2, 4]
+    assert sorted(np.load(tmp_path / "ckpt" / dcgan_faces.SNAPSHOTS).files) == ["2", "4"]
+    assert list((tmp_path / "ckpt").glob("stale-*.pt"))  # the first run's checkpoint is moved aside, not lost
+
+
 def test_unknown_stage_keys_are_errors(tmp_path):
     with pytest.raises(ConfigError, match="widht"):
         dcgan_faces.train({**_params(), "widht": 3}, tmp_path / "o", tmp_path / "c")
@@ -76,6 +90,8 @@ def test_stage_in_params_and_dvc():
         p = dcgan_faces.stage_params(profile, params)
         dcgan_faces._configs(p)  # every profile builds valid configs
     assert dcgan_faces.stage_params("paper", params)["g_activation"] == "leaky_relu"
+    assert dcgan_faces.stage_params("paper", params)["lr_decay_start"] == 1.0  # Radford's constant lr
+    assert dcgan_faces.stage_params("default", params)["lr_decay_start"] < 1.0  # settles for the gate (deviation log)
     stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["dcgan"]
     assert stage["cmd"] == "python -m facefill.experiments.dcgan_faces train"
     for dep in ("facefill/experiments/dcgan_faces.py", "facefill/models/dcgan.py", "facefill/train.py", "facefill/landmarks.py",

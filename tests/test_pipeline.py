@@ -137,3 +137,19 @@ def test_missing_data_fails_the_stage_with_instructions(tmp_path, monkeypatch, c
     assert rc == 2
     assert "DataNotFoundError" in err and "FACEFILL_DATA_DIR" in err and "celeba-hq-256.zip" in err
     assert (tmp_path / "out" / "00_context_encoder.ipynb").exists()  # the executed copy shows the traceback
+
+
+def test_every_dvc_plot_reads_a_committed_history_with_its_columns():
+    """`dvc plots show` must find each plot's file (committed under a stage's report folder) and columns."""
+    import pandas as pd
+
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    outs = [next(iter(o)) if isinstance(o, dict) else o for st in spec["stages"].values() for o in st.get("outs", [])]
+    for entry in spec["plots"]:
+        (path, axes), = entry.items()
+        assert any(path.startswith(o.rstrip("/") + "/") for o in outs), f"{path} is in no stage's outputs"
+        if not (ROOT / path).exists():
+            continue  # a checkout without committed reports
+        columns = set(pd.read_csv(ROOT / path, nrows=1).columns)
+        wanted = [axes["x"], *axes["y"]]
+        assert set(wanted) <= columns, f"{path}: no column(s) {sorted(set(wanted) - columns)}"

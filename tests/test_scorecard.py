@@ -106,3 +106,19 @@ def test_no_claims_yet(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"profile": "smoke", "seed": 0, "verdicts": VERDICTS}))
     assert main(["--root", str(tmp_path)]) == 0
     assert "No `reports/*/claims.json` yet" in (tmp_path / "reports" / "SCORECARD.md").read_text()
+
+
+def test_claims_a_profile_did_not_score_are_listed_not_dropped():
+    from facefill.experiments import study_data
+    from facefill.scorecard import untested_claims
+
+    ms = [{"id": c["id"]} for c in study_data("multiscale2020")["claims"]]
+    assert untested_claims("multiscale2020", ms) == []
+    left = untested_claims("multiscale2020", [r for r in ms if r["id"] != "mce.add_vs_concat_quality"])
+    assert [c["id"] for c in left] == ["mce.add_vs_concat_quality"] and left[0]["statement"]
+    # notebook 04's families expand into one claim per mask kind
+    families = [c["family"] for c in study_data("semantic_landmarks")["claims"]]
+    expanded = [{"id": f"{f}.{kind}"} for f in families for kind in ("center", "left")]
+    assert untested_claims("semantic_landmarks", expanded) == []
+    assert [c["id"] for c in untested_claims("semantic_landmarks", expanded[2:])] == [families[0]]
+    assert untested_claims("a_users_own_paper", []) == []  # no study file: nothing to compare with

@@ -4,6 +4,8 @@ import pandas as pd
 import pytest
 import torch
 
+from tiny_training import generator_weights, train_config
+
 from facefill.runtime import set_seed
 from facefill.errors import ConfigError, TrainingDivergedError
 from facefill.models import context_encoder as ce
@@ -21,14 +23,7 @@ def images():
     return rng.integers(0, 256, size=(24, 64, 64, 3), dtype=np.uint8)
 
 
-def cfg(**kw):
-    base = dict(steps=6, batch_size=4, precision="fp32", channels_last=False, device="cpu", seed=3,
-                log_every=1, checkpoint_every=2, progress=False)
-    return TrainConfig(**{**base, **kw})
-
-
-def weights(task):
-    return {k: v.detach().clone() for k, v in task.generator.state_dict().items()}
+cfg, weights = train_config, generator_weights
 
 
 class Interrupt(Exception):

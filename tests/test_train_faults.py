@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 import torch
 
+from tiny_training import generator_weights, train_config
+
 import facefill.train as train
 from facefill.errors import FacefillError, Interrupted
 from facefill.models import context_encoder as ce
 from facefill.runtime import set_seed
-from facefill.train import TrainConfig, fit, load_checkpoint
+from facefill.train import fit, load_checkpoint
 
 
 def tiny_task():
@@ -36,14 +38,7 @@ def notices(monkeypatch):
     return said
 
 
-def cfg(**kw):
-    base = dict(steps=6, batch_size=4, precision="fp32", channels_last=False, device="cpu", seed=3,
-                log_every=1, checkpoint_every=2, progress=False)
-    return TrainConfig(**{**base, **kw})
-
-
-def weights(task):
-    return {k: v.detach().clone() for k, v in task.generator.state_dict().items()}
+cfg, weights = train_config, generator_weights
 
 
 def ctrl_c_at(task, k):

@@ -58,7 +58,7 @@ class FaceShareConfig:
 
 
 KEYS = {"dataset", "image_size", "n_train", *DCGANConfig.__dataclass_fields__, *FaceShareConfig.__dataclass_fields__,
-        *TrainConfig.__dataclass_fields__} - {"seed", "progress", "lr_decay_start", "flip"}
+        *TrainConfig.__dataclass_fields__} - {"seed", "progress", "flip"}
 
 
 def face_detected(images_uint8: np.ndarray, upscale: float = 4.0) -> np.ndarray:
@@ -129,6 +129,10 @@ def train(p: dict, output_dir: Path, checkpoint_dir: Path, data_dir=None, proces
     history = fit(task, images, train_cfg, output_dir, checkpoint_dir, sample_images=images[:8], validate=validate,
                   validate_every=fs.validate_every, fingerprint_extra={"dataset": p["dataset"], "n_train": len(images)})
     seconds = time.perf_counter() - t0
+    validated = set(history["step"][history["val_face_share"].notna()].astype(int)) if "val_face_share" in history else set()
+    if set(snapshots) - validated:  # left by a run of another configuration in the same folder
+        snapshots = {k: v for k, v in snapshots.items() if k in validated}
+        np.savez_compressed(snap_path, **{str(k): v for k, v in snapshots.items()})
     real_share = float(face_detected(real, fs.face_upscale).mean())
     run = DCGANRun(task, history, real_share, dict(sorted(snapshots.items())), not finished, ckpt)
     save_report(run, output_dir, p, len(images), len(real), seconds)

@@ -331,7 +331,9 @@ class SemanticStudy:
                                       processed_dir=p["processed_dir"], seed=p["seed"]))
         values = {**p, "n_test": len(self.truth), "precision": self.precision, "dcgan_n_train": n_dcgan, "dcgan_width": d["width"],
                   "dcgan_steps": d["steps"], "dcgan_batch": d["batch_size"], "dcgan_epochs": d["steps"] * d["batch_size"] / n_dcgan,
-                  "g_activation": d["g_activation"], "dcgan_lr": d["lr"]}
+                  "g_activation": d["g_activation"], "dcgan_lr": d["lr"],
+                  "dcgan_schedule": ("constant" if d.get("lr_decay_start", 1.0) >= 1.0 else
+                                     f"constant for {d['lr_decay_start']:.0%} of the steps, then linearly to 0")}
         return deviation_table(self.paper["deviations"], values)
 
     def summary(self, table: pd.DataFrame, lm: pd.DataFrame, records: list[dict]) -> str:
