@@ -1,0 +1,67 @@
+"""Would more training pass the convergence gate? Train one seed of a stage's arms at another length.
+
+    FACEFILL_PIPELINE=1 python scripts/convergence_probe.py multiscale --steps 800 --seed 1 --arms CE MCE
+    FACEFILL_PIPELINE=1 python scripts/convergence_probe.py cascade --steps 800 --seed 2 --set n_val=256
+    FACEFILL_PIPELINE=1 python scripts/convergence_probe.py masked_face --steps 720 --seed 2 --arms BN "no BN"
+
+The stage's parameters of ``--profile`` (default: ``default``) with ``steps`` (cascade: both
+stages' steps), ``seed`` and ``n_seeds = 1`` replaced; note that ``seed`` also reseeds the data
+split. Outputs and checkpoints go to ``build/probes/<stage>_<steps>`` (never the pipeline's).
+Prints each run's convergence gate. ``FACEFILL_PIPELINE=1`` keeps the values as given (without it
+a ``default`` profile would be an interactive run that reuses the pipeline's checkpoints).
+Results of 2026-12-02: ``reports/benchmarks/convergence_probes.md``.
+"""
+import argparse
+import time
+
+import pandas as pd
+
+from facefill import pipeline, reporting, verdicts
+
+STUDIES = {"multiscale": "facefill.experiments.multiscale2020:MultiScaleStudy",
+           "cascade": "facefill.experiments.cascade2018:CascadeStudy",
+           "masked_face": "facefill.experiments.masked_face2021:MaskedFaceStudy"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("stage", choices=sorted(STUDIES))
+    ap.add_argument("--steps", type=int, required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", default="default")
+    ap.add_argument("--arms", nargs="*", help="multiscale / masked_face: the arms to train (default: all)")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="other parameters, e.g. n_val=256")
+    a = ap.parse_args()
+    p = pipeline.notebook_parameters(a.stage, a.profile)
+    steps = {"small_steps": a.steps, "large_steps": a.steps} if a.stage == "cascade" else {"steps": a.steps}
+    p.update(steps, seed=a.seed, n_seeds=1, output_dir=f"build/probes/{a.stage}_{a.steps}",
+             checkpoint_dir=f"build/probes/{a.stage}_{a.steps}/checkpoints")
+    for kv in a.set:
+        k, v = kv.split("=", 1)
+        if k not in p:
+            raise SystemExit(f"unknown parameter {k!r} of stage {a.stage}")
+        p[k] = type(p[k])(v) if p[k] is not None else v
+    module, cls = STUDIES[a.stage].split(":")
+    study = getattr(__import__(module, fromlist=[cls]), cls)(p, reporting.start(pipeline.NOTEBOOKS[a.stage], p))
+    study.load()
+    t = time.perf_counter()
+    if a.stage == "masked_face":
+        runs = [study.train_one(arm, a.seed) for arm in (a.arms or ["no BN", "BN"])]
+        paths = {f"{r.arm} seed {r.seed}": r.history_path for r in runs}
+    else:
+        if a.stage == "multiscale" and a.arms:
+            every = study.arm_configs
+            study.arm_configs = lambda: {k: v for k, v in every().items() if k in a.arms}
+        if a.stage == "cascade":
+            print(study.compute_match()["steps"])
+        paths = {f"{label} seed {r.seed}": r.history_path for label, rs in study.train().items() for r in rs}
+    print(f"trained in {time.perf_counter() - t:.0f} s")
+    tol = verdicts.Tolerances()
+    for label, path in paths.items():
+        h = pd.read_csv(path).dropna(subset=["val_rec"])
+        g = verdicts.convergence_gate(h["step"], h["val_rec"], tol, label=label)
+        print(f"{a.steps} steps  {'pass' if g.passed else 'FAIL'}  {g.detail}")
+
+
+if __name__ == "__main__":
+    main()
