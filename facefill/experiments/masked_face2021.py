@@ -35,12 +35,11 @@ import pandas as pd
 import torch
 
 from .. import baselines, data, face_masks, landmarks, metrics, verdicts
-from ..config import pick
 from ..models.elu_context_encoder import LOSS_READINGS, EluContextEncoderConfig, EluContextEncoderTask
 from ..reporting import Run
-from ..runtime import autocast_factory, resolve_precision
-from ..train import TrainConfig, evaluate_batches, fit
-from . import ArrayStore, deviation_table, project_path, study_data
+from ..train import evaluate_batches, fit
+from . import deviation_table, project_path
+from .study import Study
 
 KEY = "masked_face2021"
 SOURCE_SIZE = 128  # the processed CelebA-HQ cache the study reads (and the paper's resolution)
@@ -78,19 +77,14 @@ class ArmRun:
     history_path: Path
 
 
-class MaskedFaceStudy:
+class MaskedFaceStudy(Study):
     """Everything notebook 03 computes, from its parameter dict and its :class:`Run`."""
 
+    KEY, CONFIG = KEY, EluContextEncoderConfig
+
     def __init__(self, params: dict, run: Run):
-        self.p, self.run = params, run
-        self.cfg = pick(params, EluContextEncoderConfig)
-        self.train_cfg = pick(params, TrainConfig)
+        super().__init__(params, run)
         self.mask_cfg = face_masks.FaceMaskConfig(shapes=tuple(params["mask_shapes"]), tilt_deg=params["mask_tilt_deg"])
-        self.precision = resolve_precision(params["precision"], run.device)
-        self.autocast = autocast_factory(run.device, self.precision)
-        self.paper = study_data(KEY)
-        self.seeds = [params["seed"] + k for k in range(params["n_seeds"])]
-        self.store = ArrayStore(run.output_dir, run.root)
         self.runs: list[ArmRun] = []
 
     # ------------------------------------------------------------------ data

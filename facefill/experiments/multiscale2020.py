@@ -37,10 +37,10 @@ from ..errors import ConfigError
 from ..models import multiscale as ms
 from ..models.context_encoder import ContextEncoderConfig, ContextEncoderTask
 from ..reporting import Run, compare
-from ..runtime import autocast_factory, resolve_precision
 from ..train import TrainConfig, evaluate_batches, fit
-from . import ArrayStore, deviation_table, project_path, study_data
+from . import deviation_table, project_path
 from .pathak2016 import ContextEncoderStudy, SeedRun, crop, hole_metrics, inner_box, inner_mask
+from .study import Study
 
 KEY = "multiscale2020"
 METRICS = ("l1_percent", "l2_percent", "psnr", "ssim", "ms_ssim_percent")
@@ -50,16 +50,11 @@ LOAD_SIZE = 250  # the paper's input side; smaller geometries are downscaled fro
 class MultiScaleStudy(ContextEncoderStudy):
     """Everything notebook 01 computes, from its parameter dict and its :class:`Run`."""
 
+    KEY, CONFIG = KEY, ms.MultiScaleConfig  # the MCE arm; its hole geometry is every arm's
+
     def __init__(self, params: dict, run: Run):
-        self.p, self.run = params, run
-        self.cfg = pick(params, ms.MultiScaleConfig)  # the MCE arm; its hole geometry is every arm's
-        self.train_cfg = pick(params, TrainConfig)
-        self.precision = resolve_precision(params["precision"], run.device)
-        self.autocast = autocast_factory(run.device, self.precision)
-        self.paper = study_data(KEY)
+        Study.__init__(self, params, run)
         self.mask = inner_mask(self.cfg)
-        self.seeds = [params["seed"] + k for k in range(params["n_seeds"])]
-        self.store = ArrayStore(run.output_dir, run.root)
         self.images: dict[str, np.ndarray] = {}
         self.runs: dict[str, list[SeedRun]] = {}
         self.inner = self.cfg.hole - 2 * self.cfg.overlap

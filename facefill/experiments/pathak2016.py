@@ -28,12 +28,11 @@ import pandas as pd
 import torch
 
 from .. import baselines, data, metrics, verdicts
-from ..config import pick
 from ..models.context_encoder import ContextEncoderConfig, ContextEncoderTask, drop_centre
 from ..reporting import Run
-from ..runtime import autocast_factory, resolve_precision
 from ..train import TrainConfig, evaluate_batches, fit
-from . import ArrayStore, deviation_table, project_path, study_data
+from . import deviation_table, project_path
+from .study import Study
 
 KEY = "pathak2016"
 METRICS = ("l1_percent", "l2_percent", "psnr", "ssim")
@@ -79,19 +78,14 @@ class SeedRun:
     history_path: Path
 
 
-class ContextEncoderStudy:
+class ContextEncoderStudy(Study):
     """Everything notebook 00 computes, from its parameter dict and its :class:`Run`."""
 
+    KEY, CONFIG = KEY, ContextEncoderConfig
+
     def __init__(self, params: dict, run: Run):
-        self.p, self.run = params, run
-        self.cfg = pick(params, ContextEncoderConfig)
-        self.train_cfg = pick(params, TrainConfig)
-        self.precision = resolve_precision(params["precision"], run.device)
-        self.autocast = autocast_factory(run.device, self.precision)
-        self.paper = study_data(KEY)
+        super().__init__(params, run)
         self.mask = inner_mask(self.cfg)
-        self.seeds = [params["seed"] + k for k in range(params["n_seeds"])]
-        self.store = ArrayStore(run.output_dir, run.root)
         self.runs: list[SeedRun] = []
         self.images: dict[str, np.ndarray] = {}
 
