@@ -24,6 +24,7 @@ import pandas as pd
 
 from .config import load_params, repo_root
 from .errors import DataError, FacefillError
+from .experiments import study_data
 from .verdicts import Tolerances, claim_row, evaluate_claims, read_claims
 
 REL_TOL = 1e-9
@@ -84,8 +85,6 @@ def untested_claims(paper: str, records: list[dict]) -> list[dict]:
     """The claims of ``paper``'s study file that this run did not score (e.g. an arm the profile does not
     train): a scorecard must say so rather than drop them. A study claim counts as scored when a record has
     its id or expands it (``ours_vs_si.ssim`` → ``ours_vs_si.ssim.center``)."""
-    from .experiments import study_data
-
     try:
         claims = study_data(paper).get("claims", [])
     except FacefillError:

@@ -23,8 +23,6 @@ before any test image is scored:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,20 +36,12 @@ from ..reporting import Run, compare
 from ..train import TrainConfig, fit, to_model_input
 from . import ArrayStore, deviation_table, project_path, study_data
 from .pathak2016 import ContextEncoderStudy
+from .study import TrainedRun
 
 KEY = "cascade2018"
 METRICS = ("l1_percent", "l2_percent", "psnr", "ssim")
 LARGE = ("CCE", "blur control", "CE")  # the arms compared by the claims
 SMALL = "small CE"
-
-
-@dataclass
-class SeedRun:
-    seed: int
-    arm: str
-    task: object
-    history: pd.DataFrame
-    history_path: Path
 
 
 def downscale_to(images: np.ndarray, size: int) -> np.ndarray:
@@ -72,7 +62,7 @@ class CascadeStudy(ContextEncoderStudy):
         self.cfg = pick(params, cc.CascadeConfig)
         self.small_size = self.cfg.image_size // 2
         self.names = {SMALL: f"CE{self.small_size}", "CE": f"CE{self.cfg.image_size}"}
-        self.by_arm: dict[str, list[SeedRun]] = {a: [] for a in (SMALL, *LARGE)}
+        self.by_arm: dict[str, list[TrainedRun]] = {a: [] for a in (SMALL, *LARGE)}
 
     def label(self, arm: str) -> str:
         return self.names.get(arm, arm)
@@ -146,7 +136,7 @@ class CascadeStudy(ContextEncoderStudy):
 
         return validate
 
-    def train(self) -> dict[str, list[SeedRun]]:
+    def train(self) -> dict[str, list[TrainedRun]]:
         p = self.p
         small_images = cc.downscale_uint8(self.images["train"])
         for seed in self.seeds:
@@ -161,7 +151,7 @@ class CascadeStudy(ContextEncoderStudy):
                 history = fit(task, small_images if arm == SMALL else self.images["train"], cfg, out,
                               self.run.checkpoint_dir / f"seed{seed}" / arm.replace(" ", "_"),
                               validate=self.validation_loss(task, arm == SMALL), fingerprint_extra=extra)
-                self.by_arm[arm].append(SeedRun(seed, arm, task, history, out / "history.csv"))
+                self.by_arm[arm].append(TrainedRun(arm, seed, task, history, out / "history.csv"))
         return self.by_arm
 
     def curves(self) -> dict[str, pd.DataFrame]:

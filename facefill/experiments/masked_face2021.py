@@ -26,8 +26,7 @@ fixed before any test image is scored:
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -39,7 +38,7 @@ from ..models.elu_context_encoder import LOSS_READINGS, EluContextEncoderConfig,
 from ..reporting import Run
 from ..train import evaluate_batches, fit
 from . import deviation_table, project_path
-from .study import Study
+from .study import Study, TrainedRun
 
 KEY = "masked_face2021"
 SOURCE_SIZE = 128  # the processed CelebA-HQ cache the study reads (and the paper's resolution)
@@ -68,15 +67,6 @@ def region_mse(filled: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor) -
     return float((((filled - truth) ** 2) * masks).sum() / (masks.sum() * truth.shape[1]))
 
 
-@dataclass
-class ArmRun:
-    arm: str
-    seed: int
-    task: EluContextEncoderTask
-    history: pd.DataFrame
-    history_path: Path
-
-
 class MaskedFaceStudy(Study):
     """Everything notebook 03 computes, from its parameter dict and its :class:`Run`."""
 
@@ -85,7 +75,7 @@ class MaskedFaceStudy(Study):
     def __init__(self, params: dict, run: Run):
         super().__init__(params, run)
         self.mask_cfg = face_masks.FaceMaskConfig(shapes=tuple(params["mask_shapes"]), tilt_deg=params["mask_tilt_deg"])
-        self.runs: list[ArmRun] = []
+        self.runs: list[TrainedRun] = []
 
     # ------------------------------------------------------------------ data
     def load(self) -> None:
@@ -129,7 +119,7 @@ class MaskedFaceStudy(Study):
 
         return validate
 
-    def train_one(self, arm: str, seed: int, steps: int | None = None) -> ArmRun:
+    def train_one(self, arm: str, seed: int, steps: int | None = None) -> TrainedRun:
         torch.manual_seed(seed)  # the weights of each seed
         task = EluContextEncoderTask(self.arm_config(arm))
         cfg = replace(self.train_cfg, seed=seed, steps=steps or self.train_cfg.steps)
@@ -140,9 +130,9 @@ class MaskedFaceStudy(Study):
                       sample_images=(self.images["test"][:8], face_masks.as_uint8_images(self.masks["test"][:8])),
                       fingerprint_extra={"dataset": self.p["dataset"], "n_train": len(self.images["train"]), "seed": seed,
                                          "masks": self.mask_cfg.__dict__})
-        return ArmRun(arm, seed, task, history, out / "history.csv")
+        return TrainedRun(arm, seed, task, history, out / "history.csv")
 
-    def train(self) -> list[ArmRun]:
+    def train(self) -> list[TrainedRun]:
         self.runs = [self.train_one(arm, s) for arm in ARMS for s in self.seeds]
         self.runs.append(self.train_one(DIAGNOSTIC, self.seeds[0]))
         return self.runs

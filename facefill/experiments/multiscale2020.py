@@ -39,8 +39,8 @@ from ..models.context_encoder import ContextEncoderConfig, ContextEncoderTask
 from ..reporting import Run, compare
 from ..train import TrainConfig, evaluate_batches, fit
 from . import deviation_table, project_path
-from .pathak2016 import ContextEncoderStudy, SeedRun, crop, hole_metrics, inner_box, inner_mask
-from .study import Study
+from .pathak2016 import ContextEncoderStudy, crop, hole_metrics, inner_box, inner_mask
+from .study import Study, TrainedRun
 
 KEY = "multiscale2020"
 METRICS = ("l1_percent", "l2_percent", "psnr", "ssim", "ms_ssim_percent")
@@ -56,7 +56,7 @@ class MultiScaleStudy(ContextEncoderStudy):
         Study.__init__(self, params, run)
         self.mask = inner_mask(self.cfg)
         self.images: dict[str, np.ndarray] = {}
-        self.runs: dict[str, list[SeedRun]] = {}
+        self.runs: dict[str, list[TrainedRun]] = {}
         self.inner = self.cfg.hole - 2 * self.cfg.overlap
         self.ms_ssim_scales = metrics.ms_ssim_scales(self.inner)
         self.ce_size = 2 * self.cfg.hole
@@ -139,7 +139,7 @@ class MultiScaleStudy(ContextEncoderStudy):
         return np.ascontiguousarray(images[:, t : t + self.ce_size, t : t + self.ce_size])
 
     # ------------------------------------------------------------------ training
-    def train(self) -> dict[str, list[SeedRun]]:
+    def train(self) -> dict[str, list[TrainedRun]]:
         for ds in self.train_sets:
             prefix = "" if ds == self.p["dataset"] else f"{ds}/"
             train, val = self.images[f"{ds}/train"], self.images[f"{ds}/val"]
@@ -160,7 +160,7 @@ class MultiScaleStudy(ContextEncoderStudy):
                                   self.run.checkpoint_dir / f"{name}_seed{seed}", sample_images=sample,
                                   validate=self.validation_loss(task),
                                   fingerprint_extra={"dataset": ds, "n_train": len(train), "seed": seed, "arm": label})
-                    runs.append(SeedRun(seed, task, history, out / "history.csv"))
+                    runs.append(TrainedRun(label, seed, task, history, out / "history.csv"))
                 self.runs[f"{prefix}{label}"] = runs
         return self.runs
 

@@ -20,8 +20,6 @@ Pathak et al., *Context Encoders: Feature Learning by Inpainting*, CVPR 2016; th
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,7 +30,7 @@ from ..models.context_encoder import ContextEncoderConfig, ContextEncoderTask, d
 from ..reporting import Run
 from ..train import TrainConfig, evaluate_batches, fit
 from . import deviation_table, project_path
-from .study import Study
+from .study import Study, TrainedRun
 
 KEY = "pathak2016"
 METRICS = ("l1_percent", "l2_percent", "psnr", "ssim")
@@ -70,14 +68,6 @@ def hole_metrics(filled: torch.Tensor, truth: torch.Tensor, cfg: ContextEncoderC
     }
 
 
-@dataclass
-class SeedRun:
-    seed: int
-    task: ContextEncoderTask
-    history: pd.DataFrame
-    history_path: Path
-
-
 class ContextEncoderStudy(Study):
     """Everything notebook 00 computes, from its parameter dict and its :class:`Run`."""
 
@@ -86,7 +76,7 @@ class ContextEncoderStudy(Study):
     def __init__(self, params: dict, run: Run):
         super().__init__(params, run)
         self.mask = inner_mask(self.cfg)
-        self.runs: list[SeedRun] = []
+        self.runs: list[TrainedRun] = []
         self.images: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ data
@@ -120,7 +110,7 @@ class ContextEncoderStudy(Study):
 
         return validate
 
-    def train(self) -> list[SeedRun]:
+    def train(self) -> list[TrainedRun]:
         for seed in self.seeds:
             torch.manual_seed(seed)  # the weights of each seed
             task = ContextEncoderTask(self.cfg)
@@ -129,7 +119,7 @@ class ContextEncoderStudy(Study):
             history = fit(task, self.images["train"], cfg, out, self.run.checkpoint_dir / f"seed{seed}",
                           sample_images=self.images["main"][:8], validate=self.validation_loss(task),
                           fingerprint_extra={"dataset": self.p["dataset"], "n_train": len(self.images["train"]), "seed": seed})
-            self.runs.append(SeedRun(seed, task, history, out / "history.csv"))
+            self.runs.append(TrainedRun("CE", seed, task, history, out / "history.csv"))
         return self.runs
 
     # ------------------------------------------------------------------ evaluation

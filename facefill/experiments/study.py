@@ -1,6 +1,11 @@
 """The set-up every paper's study shares: its configs, precision, published data, seeds and array store."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
 from ..config import pick
 from ..reporting import Run
 from ..runtime import autocast_factory, resolve_precision
@@ -25,3 +30,13 @@ class Study:
         self.paper = study_data(self.KEY)
         self.seeds = [params["seed"] + k for k in range(params["n_seeds"])]
         self.store = ArrayStore(run.output_dir, run.root)
+
+
+@dataclass
+class TrainedRun:
+    """One trained network of a study: its arm, seed, task (generator and discriminator) and history."""
+    arm: str
+    seed: int
+    task: object
+    history: pd.DataFrame
+    history_path: Path
