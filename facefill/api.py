@@ -29,23 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, papers
 from .errors import ConfigError, DataNotFoundError, FacefillError
 
 EXPORT_NAME = "model.pt"  # the exported model, next to the checkpoint
 FORMAT = "facefill-model/1"
 
-#: task classes of checkpoints written before ``meta`` named the module
-KNOWN_TASKS = {
-    "ContextEncoderTask": "facefill.models.context_encoder",
-    "MaskedContextEncoderTask": "facefill.models.context_encoder",
-    "MultiScaleTask": "facefill.models.multiscale",
-    "CascadeContextEncoderTask": "facefill.models.cascade",
-    "EluContextEncoderTask": "facefill.models.elu_context_encoder",
-    "DCGANTask": "facefill.models.dcgan",
-    "SRResNetTask": "facefill.models.srgan",
-    "SRGANTask": "facefill.models.srgan",
-}
+#: task classes of checkpoints written before ``meta`` named the module (from the paper registry)
+KNOWN_TASKS = papers.known_tasks()
 #: tasks whose inference needs only a lighter sibling (SRGAN's content network is for training)
 INFERENCE_TASK = {"SRGANTask": "SRResNetTask"}
 #: mask-kind spellings of facefill.masks → the names the CLI uses
@@ -53,6 +44,9 @@ _KIND_NAMES = {"center": "centre"}
 #: kinds with free-form holes: a model trained on one accepts a user's mask image
 FREE_FORM = ("any", "random_region", "random_blocks", "strokes_thin", "strokes_medium", "strokes_thick", "random_pixels")
 N_TEMPLATE = 32  # training crops whose mean landmarks form the alignment template
+#: upscale large images in tiles of this many LR pixels a side, each with this much context around it
+#: (tiles change the result by at most a few grey levels near seams: tests/test_cli.py measures it)
+UPSCALE_TILE, UPSCALE_MARGIN = 256, 24
 
 
 # --------------------------------------------------------------------------- what a task is
@@ -189,19 +183,40 @@ class Model:
         """Fill the holes of uint8 (N, S, S, 3) aligned crops (``masks`` (N, 1, S, S), 1 = missing;
         ``None``: the model's own default, e.g. the centre hole); uint8 crops back."""
         if self.purpose != "inpaint":
-            raise ConfigError(f"{self.path} is a {self.purpose} model ({self.meta.get('task')}); it does not inpaint.")
+            raise ConfigError(f"{self.path} is not an inpainting model ({self.purpose}: {self.meta.get('task')}); it does not inpaint.")
         x = self._to_input(crops)
         out = self.task.inpaint(x, None if masks is None else masks.to(self.device, x.dtype))
         return self._to_uint8(out)
 
-    def upscale(self, images: np.ndarray) -> np.ndarray:
-        """Super-resolve uint8 (N, h, w, 3) images → uint8 (N, r·h, r·w, 3) (the generator is fully convolutional)."""
+    def upscale(self, images: np.ndarray, tile: int = UPSCALE_TILE, margin: int = UPSCALE_MARGIN) -> np.ndarray:
+        """Super-resolve uint8 (N, h, w, 3) images → uint8 (N, r·h, r·w, 3) (the generator is fully convolutional).
+
+        Images larger than ``tile`` LR pixels on a side are processed in ``tile``² tiles, each with
+        ``margin`` LR pixels of context on every side that are cut off again (as an image border
+        would be), so memory stays bounded for any image size: a 6000×4000 photo at ×4 needs the
+        output plus one tile's activations rather than 23 GB of activations at once.
+        """
         if self.purpose != "upscale":
-            raise ConfigError(f"{self.path} is a {self.purpose} model ({self.meta.get('task')}); `upscale` needs a "
-                              "super-resolution model (e.g. models/05_srgan_faces/...).")
+            raise ConfigError(f"{self.path} is not a super-resolution model ({self.purpose}: {self.meta.get('task')}); "
+                              "`upscale` needs one, e.g. models/05_srgan_faces/...")
         from .adversarial import predict
 
-        return self._to_uint8(predict(self.task.generator, self._to_input(images)))
+        if tile < 1 or margin < 0:
+            raise ConfigError(f"tile={tile} must be >= 1 and margin={margin} >= 0.")
+        images = np.asarray(images)
+        n, h, w = images.shape[:3]
+        if h <= tile and w <= tile:
+            return self._to_uint8(predict(self.task.generator, self._to_input(images)))
+        r = int(self.task.cfg.scale)
+        out = np.empty((n, h * r, w * r, 3), np.uint8)
+        for y in range(0, h, tile):
+            for x in range(0, w, tile):
+                y0, x0 = max(y - margin, 0), max(x - margin, 0)
+                y1, x1 = min(y + tile + margin, h), min(x + tile + margin, w)
+                sr = self._to_uint8(predict(self.task.generator, self._to_input(images[:, y0:y1, x0:x1])))
+                th, tw = min(tile, h - y), min(tile, w - x)
+                out[:, y * r:(y + th) * r, x * r:(x + tw) * r] = sr[:, (y - y0) * r:(y - y0 + th) * r, (x - x0) * r:(x - x0 + tw) * r]
+        return out
 
 
 def _candidates(folder: Path) -> list[Path]:

@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import math
 import platform
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -603,15 +604,24 @@ def benchmark(models=None, variants=VARIANTS, batch_size: int = 32, steps: int =
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m facefill.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="*")
-    p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--models", nargs="*", metavar="MODEL",
+                   help=f"models to time (default: all): {', '.join(CASES)}")
+    p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS,
+                   help="precision / memory-format settings to compare (+cl: channels_last)")
     p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--steps", type=positive_int, default=6)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=positive_int, default=6, help="timed steps per model and variant")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N or mps")
     p.add_argument("--csv", help="also write the table here")
     args = p.parse_args(argv)
-    dev = resolve_device(args.device)
+    unknown = [m for m in args.models or [] if m not in CASES]
+    if unknown:
+        p.error(f"unknown model(s) {unknown}; choose from {', '.join(CASES)}")
+    try:
+        dev = resolve_device(args.device)
+    except FacefillError as e:
+        print(f"facefill: error: {e}", file=sys.stderr)
+        return 2
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or platform.machine()
     print(f"device: {dev} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}, batch {args.batch_size}, "
           f"median of {args.steps} steps after {args.warmup} warm-up, variants interleaved", flush=True)

@@ -121,6 +121,39 @@ RANGES: tuple[tuple[str, Range], ...] = (
     ("seed", Range(0)),
 )
 
+#: what ``precision`` accepts (:func:`facefill.runtime.resolve_precision`); defined here, without torch,
+#: so that ``pipeline check`` can refuse a bad value before anything is imported or trained
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+#: what ``device`` accepts (:func:`facefill.runtime.resolve_device`): ``cuda:N`` picks one GPU, ``mps`` is
+#: Apple's GPU (only where torch supports it)
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+_DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
+def device_problem(device, name: str = "device") -> str | None:
+    """``None`` when ``device`` names a device facefill accepts, else what to write instead."""
+    if isinstance(device, str) and _DEVICE_RE.fullmatch(device):
+        return None
+    low = str(device).strip().lower()
+    hint = ("'cuda' (or 'auto': CUDA when present, else the CPU)" if low in {"gpu", "nvidia", "cuda0"} or low.startswith("gpu")
+            else f"{low!r}" if _DEVICE_RE.fullmatch(low) else "'auto'")
+    return f"{name}={device!r} is not a device: use one of auto, cpu, cuda, cuda:N (e.g. cuda:0) or mps, e.g. {hint}"
+
+
+def precision_problem(precision, name: str = "precision") -> str | None:
+    """``None`` when ``precision`` is one of :data:`PRECISIONS`, else what to write instead."""
+    if precision in PRECISIONS:
+        return None
+    low = str(precision).strip().lower()
+    fix = {"float32": "fp32", "fp64": "fp32", "float64": "fp32", "double": "fp32", "float16": "fp16", "half": "fp16",
+           "bfloat16": "bf16"}.get(low, low if low in PRECISIONS else "auto")
+    return f"{name}={precision!r} is not supported: use one of {', '.join(PRECISIONS)} (e.g. {fix!r})"
+
+
+#: parameters whose value must be one of a fixed set, by name (fnmatch): name pattern → checker
+CHOICES = (("device", device_problem), ("*_device", device_problem),
+           ("precision", precision_problem), ("*_precision", precision_problem))
+
 #: Parameters that may be null although the notebook's default is a number: null means "all".
 NULLABLE = frozenset({"n_train", "n_test"})
 
@@ -266,6 +299,13 @@ def check_value(name: str, value, spec: Spec, style: str = "yaml", key: str | No
         except ValueError:
             hint = _hint(key, spec.example, style, example=True, nullable=spec.nullable)
         return f"{name}={_show(value, style)} must be {spec.what()} ({hint})"
+    if isinstance(value, str):
+        for pattern, problem in CHOICES:
+            if fnmatch.fnmatchcase(name, pattern):
+                why = problem(value, name)
+                if why:
+                    return why
+                break
     if spec.range is not None and value is not None:
         for x in (value if spec.kind is list else [value]):
             if isinstance(x, (int, float)) and not isinstance(x, bool):

@@ -38,3 +38,11 @@ class Interrupted(FacefillError, KeyboardInterrupt):
 
     def _render_traceback_(self):  # IPython's hook for a custom traceback
         return [f"{type(self).__name__}: {self}"]
+
+
+class FacefillWarning(UserWarning):
+    """Something the user should know although the run goes on (fewer images than asked, upscaled crops)."""
+
+
+class SplitSizeWarning(FacefillWarning):
+    """A split holds fewer images than the parameters ask for (``n_train`` / ``n_test`` / ``limit``)."""

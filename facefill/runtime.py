@@ -11,9 +11,8 @@ from functools import partial
 import numpy as np
 import torch
 
+from .config import PRECISIONS, device_problem, precision_problem
 from .errors import ConfigError
-
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
 def set_seed(seed: int) -> None:
@@ -85,13 +84,27 @@ def configure_reproducibility(threads: int | None = None, device: str = "auto") 
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` → CUDA when present, else CPU. ``FACEFILL_DEVICE`` overrides ``auto``."""
-    device = os.environ.get("FACEFILL_DEVICE", device) if device == "auto" else device
+    """``auto`` → CUDA when present, else CPU. ``FACEFILL_DEVICE`` overrides ``auto``.
+
+    Accepted: ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps`` (:data:`facefill.config.DEVICES`); anything
+    else (``gpu``, ``cuda1``) is a :class:`ConfigError` naming them, as is a device this machine lacks.
+    """
+    from_env = device == "auto" and bool(os.environ.get("FACEFILL_DEVICE", "").strip())
+    device = os.environ["FACEFILL_DEVICE"].strip() if from_env else device
+    why = device_problem(device, "FACEFILL_DEVICE" if from_env else "device")
+    if why:
+        raise ConfigError(why + ".")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={device!r} but CUDA is not available: use device='auto' or 'cpu'.")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={device!r} but CUDA is not available: use device='auto' or 'cpu'.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device={device!r} but this machine has {torch.cuda.device_count()} CUDA device(s), "
+                              f"cuda:0 to cuda:{torch.cuda.device_count() - 1}: choose one of those, or 'cuda'.")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"device={device!r} but MPS (Apple GPU) is not available here: use device='auto' or 'cpu'.")
     return dev
 
 
@@ -113,8 +126,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     (reports/benchmarks/bench_cuda_h200.txt): these nets are too small to be bound by matmul
     throughput, so fp32 + channels_last is the CUDA default.
     """
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision={precision!r}: choose one of {PRECISIONS}.")
+    why = precision_problem(precision)
+    if why:
+        raise ConfigError(why + ".")
     if precision != "auto":
         if precision == "fp16" and device.type == "cpu":
             raise ConfigError("precision='fp16' is for CUDA; on a CPU use 'bf16' or 'fp32'.")

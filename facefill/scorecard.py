@@ -25,12 +25,15 @@ import pandas as pd
 from .config import load_params, repo_root
 from .errors import DataError, FacefillError
 from .experiments import study_data
-from .verdicts import Tolerances, claim_row, evaluate_claims, read_claims
+from .verdicts import Tolerances, claim_row, evaluate_claims, plain_line, read_claims, verdict_category, write_claims
 
 REL_TOL = 1e-9
+#: result key set by ``--redecide``: the claims were re-decided from the stage's arrays after the run, so
+#: the stage's own notebook and tables still quote its run's verdicts (the scorecard says so)
+REDECIDED = "redecided_after_run"
 CSV_COLUMNS = ["id", "paper", "stage", "statement", "source", "metric", "higher_is_better", "kind", "direction", "margin",
                "paper_value", "a", "b", "a_mean", "b_mean", "diff", "ci_low", "ci_high", "alpha", "p_value", "p_holm",
-               "n_images", "n_seeds_a", "n_seeds_b", "gates_passed", "verdict"]
+               "n_images", "n_seeds_a", "n_seeds_b", "df", "half_diff", "half_verdict", "gates_passed", "verdict", "note", "plain"]
 
 
 class StaleClaimsError(DataError):
@@ -44,6 +47,7 @@ def find_claim_files(reports: Path) -> list[Path]:
 def differences(stored, fresh, where: str = "result") -> list[str]:
     """Where two JSON values differ: strings/bools exactly, numbers beyond REL_TOL relative."""
     if isinstance(stored, dict) and isinstance(fresh, dict):
+        stored = {k: v for k, v in stored.items() if k != REDECIDED}
         out = [f"{where}.{k}: stored {stored.get(k)!r}, recomputed {fresh.get(k)!r}" for k in sorted(set(stored) ^ set(fresh))]
         return out + [d for k in sorted(set(stored) & set(fresh)) for d in differences(stored[k], fresh[k], f"{where}.{k}")]
     if isinstance(stored, list) and isinstance(fresh, list) and len(stored) == len(fresh):
@@ -71,13 +75,14 @@ def recompute(path: Path, tol: Tolerances, root: Path) -> tuple[list[dict], list
 
 
 def _category(verdict: str) -> str:
+    """The verdict with its reason shortened to a countable category."""
     if not verdict.startswith("inconclusive"):
-        return verdict
+        return verdict.split(" (")[0]
     reason = verdict.split(": ", 1)[1]
-    if "gate failed" in reason:
-        return "inconclusive: " + reason.split(" (")[0]
-    if "seed(s)" in reason:
-        return "inconclusive: too few seeds"
+    for words, short in (("gate failed", None), ("seed(s)", "too few seeds"), ("no half-budget run", "no half-budget run"),
+                         ("changes with the budget", "verdict changes with the budget")):
+        if words in reason:
+            return "inconclusive: " + (short or reason.split(" (")[0])
     return "inconclusive: " + reason.split(" ±")[0]
 
 
@@ -98,23 +103,42 @@ def render_scorecard(stages: dict[str, list[dict]], tol: Tolerances) -> str:
     records = [(stage, r) for stage, recs in stages.items() for r in recs]
     lines = ["# Scorecard: which paper claims we reproduce", "",
              f"Every verdict is recomputed by `python -m facefill.scorecard` from the per-image arrays and histories its "
-             f"stage saved, with `params.yaml` `verdicts:`: {tol.confidence:.0%} percentile intervals of a paired two-level "
-             f"bootstrap of mean(a) − mean(b) ({tol.n_boot} resamples, seeds then images), Holm-adjusted within each paper; "
-             f"*inconclusive* when a gate fails (convergence: ≥ {tol.convergence_min_points} validation points, the last "
-             f"{tol.convergence_tail:.0%} of steps predicting < {tol.convergence_max_gain:.0%} further gain and the final value "
-             f"within {tol.convergence_max_above_min:.0%} of the best; sanity: beats every trivial baseline) or when two trained "
-             f"models have fewer than {tol.min_seeds} seeds per arm. Details: `facefill/verdicts.py`.", ""]
+             f"stage saved, with `params.yaml` `verdicts:`: {tol.confidence:.0%} seed-level t intervals of mean(a) − mean(b) "
+             f"(images paired within each seed, Welch–Satterthwaite df; coverage proven by simulation in "
+             f"`reports/benchmarks/coverage.md`), Holm-adjusted within each paper; deterministic measurements are compared "
+             f"as numbers, outside Holm. *Inconclusive* when a gate fails (convergence: ≥ {tol.convergence_min_points} "
+             f"validation points and the median of the last {tol.convergence_window} within {tol.convergence_max_above_min:.0%} "
+             f"of the best running median; sanity: beats every trivial baseline), when a trained arm has fewer than "
+             f"{tol.min_seeds} seeds"
+             + (", or when a trained arm has no half-budget run or the verdict differs between half and full budget"
+                if tol.require_half_budget else "") + ". Details: `facefill/verdicts.py`.", ""]
     if not records:
         return "\n".join(lines + ["No `reports/*/claims.json` yet: run `dvc repro`.", ""])
-    top = Counter(r["result"]["verdict"].split(":")[0] for _, r in records)
+    redone = [stage for stage, recs in stages.items() if any(r["result"].get(REDECIDED) for r in recs)]
+    if redone:
+        lines += [f"**Re-decided after their runs:** the claims of {', '.join(f'`{s}`' for s in redone)} were re-decided "
+                  "from the arrays those stages saved, under the rules above (`python -m facefill.scorecard --redecide`); "
+                  "their notebooks, tables and summaries still quote the verdicts of their own runs until the stages are rerun.", ""]
+    top = Counter(verdict_category(r["result"]["verdict"]) for _, r in records)
     lines += [f"**{len(records)} claims:** " + " · ".join(f"{top[k]} {k}" for k in ("reproduced", "not reproduced", "inconclusive")), "",
               "| verdict | claims |", "|---|---|"]
     cats = Counter(_category(r["result"]["verdict"]) for _, r in records)
     order = lambda k: (not k.startswith("reproduced"), k.startswith("inconclusive"), k)  # noqa: E731 reproduced, not, inconclusive
     lines += [f"| {k} | {cats[k]} |" for k in sorted(cats, key=order)]
+    papers = list(dict.fromkeys(r["paper"] for _, r in records))
+    lines += ["", "| paper | reproduced | not reproduced | inconclusive (why) |", "|---|---|---|---|"]
+    for paper in papers:
+        mine = [r for _, r in records if r["paper"] == paper]
+        n = Counter(verdict_category(r["result"]["verdict"]) for r in mine)
+        why = Counter(_category(r["result"]["verdict"]).split(": ", 1)[1] for r in mine
+                      if verdict_category(r["result"]["verdict"]) == "inconclusive")
+        lines.append(f"| {paper} | {n['reproduced']} | {n['not reproduced']} | {n['inconclusive']}"
+                     + (f" ({'; '.join(f'{c} {k}' for k, c in why.most_common())})" if why else "") + " |")
     head = ["claim", "what is tested (source)", "metric", "paper value", "ours: a vs b, Δ = a − b [CI]", "gates", "verdict"]
-    for paper in dict.fromkeys(r["paper"] for _, r in records):
-        lines += ["", f"## {paper}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for paper in papers:
+        lines += ["", f"## {paper}", ""]
+        lines += [f"- `{r['id']}`: {plain_line(r)}" for _, r in records if r["paper"] == paper]
+        lines += ["", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(claim_row(r, f"{stage}/")) + " |" for stage, r in records if r["paper"] == paper]
         missing = untested_claims(paper, [r for _, r in records if r["paper"] == paper])
         if missing:
@@ -132,17 +156,32 @@ def scorecard_table(stages: dict[str, list[dict]]) -> pd.DataFrame:
                          "metric": r["metric"], "higher_is_better": r["higher_is_better"], "kind": r["kind"],
                          "direction": r.get("direction"), "margin": r.get("margin"), "paper_value": r.get("paper_value"),
                          "a": r["a"]["label"], "b": r["b"]["label"],
-                         **{k: res[k] for k in ("a_mean", "b_mean", "diff", "ci_low", "ci_high", "alpha", "p_value", "p_holm",
-                                                "n_images", "n_seeds_a", "n_seeds_b")},
-                         "gates_passed": all(g["passed"] for g in res["gates"]), "verdict": res["verdict"]})
+                         **{k: res.get(k) for k in ("a_mean", "b_mean", "diff", "ci_low", "ci_high", "alpha", "p_value", "p_holm",
+                                                    "n_images", "n_seeds_a", "n_seeds_b", "df", "half_diff", "half_verdict")},
+                         "gates_passed": all(g["passed"] for g in res["gates"]), "verdict": res["verdict"],
+                         "note": res.get("note", ""), "plain": plain_line(r)})
     return pd.DataFrame(rows, columns=CSV_COLUMNS)
 
 
-def build(root: Path, reports: Path, tol: Tolerances) -> dict[str, list[dict]]:
-    """Recompute every claims.json under ``reports``; raise StaleClaimsError on any mismatch."""
+def build(root: Path, reports: Path, tol: Tolerances, redecide: bool = False) -> dict[str, list[dict]]:
+    """Recompute every claims.json under ``reports``; raise StaleClaimsError on any mismatch.
+
+    ``redecide``: rewrite each claims.json with its recomputation instead (the rules in
+    ``facefill/verdicts.py`` or ``verdicts:`` changed, the saved arrays did not); the stages' notebooks
+    still quote their old verdicts until they are rerun.
+    """
     stages, problems, seen = {}, [], {}
     for path in find_claim_files(reports):
         stages[path.parent.name], bad = recompute(path, tol, root)
+        if redecide and bad:
+            for r in stages[path.parent.name]:
+                r["result"][REDECIDED] = True
+            write_claims(stages[path.parent.name], path)
+            print(f"scorecard: re-decided {len(bad)} claim(s) of {path} under the current rules")
+            bad = []
+        elif any(r.get("result", {}).get(REDECIDED) for r in read_claims(path)):
+            for r in stages[path.parent.name]:
+                r["result"][REDECIDED] = True
         problems += bad
         for r in stages[path.parent.name]:
             if r["id"] in seen:
@@ -158,12 +197,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m facefill.scorecard", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", help="project root (default: the folder holding params.yaml)")
     p.add_argument("--reports", help="reports folder (default: ROOT/reports)")
+    p.add_argument("--redecide", action="store_true", help="rewrite stale claims.json files with their recomputation "
+                   "(after a change of the rules, not of the arrays) instead of failing")
     args = p.parse_args(argv)
     try:
         root = Path(args.root).resolve() if args.root else repo_root()
         reports = Path(args.reports) if args.reports else root / "reports"
         tol = Tolerances.from_params(load_params(root / "params.yaml"))
-        stages = build(root, reports, tol)
+        stages = build(root, reports, tol, args.redecide)
         reports.mkdir(parents=True, exist_ok=True)
         (reports / "SCORECARD.md").write_text(render_scorecard(stages, tol))
         scorecard_table(stages).to_csv(reports / "scorecard.csv", index=False)

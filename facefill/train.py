@@ -21,12 +21,16 @@ Faults end in one clear message and lose nothing:
 
 * Ctrl-C (or a kernel interrupt) raises :class:`facefill.errors.Interrupted` naming the checkpoint
   that is kept; rerunning resumes from it. A checkpoint being written is finished first.
-* Each save keeps the previous checkpoint (``last.pt`` → ``previous.pt``). An unreadable
-  ``last.pt`` is moved aside to ``corrupt-<timestamp>.pt`` and the run resumes from
-  ``previous.pt`` when that one belongs to the same run, else starts afresh.
+* A save keeps the previous checkpoint (``last.pt`` → ``previous.pt``) only while the new one is
+  moved into place, then deletes it: between saves a run holds ``last.pt`` (and, once finished,
+  ``model.pt``), not a second full copy of the weights and optimiser state. A ``previous.pt`` left
+  by a run killed mid-save is still used: an unreadable ``last.pt`` is moved aside to
+  ``corrupt-<timestamp>.pt`` and the run resumes from ``previous.pt`` when that one belongs to the
+  same run, else starts afresh.
 * An output or checkpoint folder that cannot be written is reported before training starts.
-* A checkpoint of another configuration is moved aside to ``stale-<fingerprint>.pt``; only the
-  most recent such file is kept.
+* A checkpoint of another configuration, or trained by other code (the fingerprint covers the
+  training code too, see :mod:`facefill.codehash`), is moved aside to ``stale-<fingerprint>.pt``;
+  only the most recent such file is kept.
 
 Everything ``fit`` has to tell goes through :func:`notice`.
 """
@@ -44,7 +48,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import replace, asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -57,6 +61,7 @@ from . import __version__
 from .errors import ConfigError, FacefillError, Interrupted, TrainingDivergedError
 from .runtime import autocast_factory, resolve_device, resolve_precision, set_seed
 from .api import export, export_path, task_meta
+from .codehash import changed_code, code_fingerprint
 
 
 @dataclass
@@ -73,6 +78,7 @@ class TrainConfig:
     checkpoint_every: int = 200  # steps between checkpoints (and at the end)
     progress: bool = True  # tqdm bar
     lr_decay_start: float = 1.0  # fraction of `steps` after which every learning rate falls linearly to 0 (1.0: constant)
+    half_budget: bool = False  # also train the same run at half the steps, branched off this one (budget stability)
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1:
@@ -127,7 +133,20 @@ class BatchOrder:
 #: with other values of these.
 #: ``validate_every`` is an argument of :func:`fit`, not a TrainConfig field, so it never enters the
 #: fingerprint; it is listed so that it stays out should it ever become one.
-RESUMABLE_FIELDS = ("steps", "log_every", "sample_every", "checkpoint_every", "progress", "validate_every")
+RESUMABLE_FIELDS = ("steps", "log_every", "sample_every", "checkpoint_every", "progress", "validate_every", "half_budget")
+
+HALF_DIR = "half"  # the half-budget run's folder inside a run's output and checkpoint folders
+
+
+def half_config(cfg: TrainConfig) -> TrainConfig:
+    """The same run at half the steps, with the same schedule shape (constant, then linear to 0)."""
+    return replace(cfg, steps=max(cfg.steps // 2, 1), half_budget=False)
+
+
+def half_branch_step(cfg: TrainConfig) -> int:
+    """Where the half-budget run leaves the full one: until this step both use the constant rate on the
+    same batches, so a copy of the full run's state there *is* the half run's state (bit for bit)."""
+    return int(cfg.lr_decay_start * half_config(cfg).steps)
 
 
 def config_fingerprint(*configs: Any) -> str:
@@ -225,31 +244,45 @@ def checkpoint_meta(task, cfg: TrainConfig | None = None) -> dict:
 
 
 def previous_path(path: Path) -> Path:
-    """Where ``save_checkpoint`` keeps the checkpoint it replaces: ``last.pt`` → ``previous.pt``."""
+    """Where ``save_checkpoint`` keeps the checkpoint it replaces while the new one is moved into place:
+    ``last.pt`` → ``previous.pt``."""
     path = Path(path)
     return path.with_name("previous.pt" if path.name == "last.pt" else f"{path.stem}.previous{path.suffix}")
 
 
+def _drop_previous(prev: Path) -> None:
+    """The last step of a save: the new checkpoint is in place, the one it replaced is not needed."""
+    prev.unlink(missing_ok=True)
+
+
 def save_checkpoint(path: Path, task, step: int, history: list[dict], fingerprint: str,
-                    cfg: TrainConfig | None = None) -> None:
-    """Write the checkpoint atomically, keeping the one it replaces as :func:`previous_path`."""
+                    cfg: TrainConfig | None = None, code: dict | None = None) -> None:
+    """Write the checkpoint atomically: to a temporary file, then the current one → :func:`previous_path`,
+    the new one → ``path``, and the previous one deleted (it only guards the swap; a ``previous.pt`` of an
+    older layout goes too). Between saves the folder holds one checkpoint, not two."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # a finished run whose schedule decays can never be continued (its `steps` are in the fingerprint), so
+    # its optimiser state -- twice the weights for Adam -- is dead weight on disk
+    final = cfg is not None and step >= cfg.steps and cfg.lr_decay_start < 1.0
     payload = {
         "step": step,
         "fingerprint": fingerprint,
+        "code": code,  # facefill.codehash.code_fingerprint: names the files when a later run's code differs
         "modules": {k: m.state_dict() for k, m in task.modules.items()},
-        "optimizers": {k: o.state_dict() for k, o in task.optimizers.items()},
+        "optimizers": {} if final else {k: o.state_dict() for k, o in task.optimizers.items()},
         "rng": _rng_state(),
         "history": history,
         "meta": checkpoint_meta(task, cfg),
     }
     tmp = path.with_suffix(".tmp")
+    prev = previous_path(path)
     with _interrupts_deferred():
         torch.save(payload, tmp)
         if path.exists():
-            os.replace(path, previous_path(path))  # the last good one stays until the new one is in place
+            os.replace(path, prev)  # the last good one stays until the new one is in place
         os.replace(tmp, path)  # atomic: a crash never leaves a half-written checkpoint under this name
+        _drop_previous(prev)
 
 
 def load_checkpoint(path: Path, map_location="cpu") -> dict:
@@ -328,8 +361,11 @@ def _prune_stale(folder: Path, keep: Path | None = None) -> tuple[int, int]:
     return n, freed
 
 
-def _move_stale(path: Path, ckpt: dict, steps: int) -> None:
-    """Move a checkpoint of another run to ``stale-<fingerprint>.pt``, the only stale file kept."""
+def _move_stale(path: Path, ckpt: dict, steps: int, code: dict | None = None) -> None:
+    """Move a checkpoint of another run to ``stale-<fingerprint>.pt``, the only stale file kept.
+
+    ``code``: the current run's :func:`facefill.codehash.code_fingerprint`; a checkpoint whose code hashes
+    differ (or that has none: written before they were recorded) is reported as trained by different code."""
     stale = path.with_name(f"stale-{ckpt['fingerprint']}.pt")
     os.replace(path, stale)
     os.utime(stale)  # "most recent" = most recently moved aside
@@ -337,16 +373,24 @@ def _move_stale(path: Path, ckpt: dict, steps: int) -> None:
     if path.name != prev.name and prev.exists():
         prev.unlink()  # an older checkpoint of the same (stale) run: save_checkpoint rotates within one run
     n, freed = _prune_stale(path.parent, keep=stale)
-    why = (f"config changed: {path} belongs to another configuration"
-           if ckpt["step"] <= steps else
-           f"steps changed: {path} is at step {ckpt['step']}, beyond steps={steps}")
-    msg = f"{why}; moved it to {stale} ({_mb(stale.stat().st_size)} on disk, the only stale checkpoint kept) and starting afresh"
+    where = f"{stale} ({_mb(stale.stat().st_size)} on disk, the only stale checkpoint kept)"
+    if code is not None and ckpt.get("code") != code:
+        old = ckpt.get("code")
+        what = (f"{', '.join(changed_code(old, code))} changed" if isinstance(old, dict) else
+                "it records no code hash: written before training code was fingerprinted")
+        msg = f"checkpoint {path} was trained by different code ({what}); retraining, moved it to {where}"
+    else:
+        why = (f"config changed: {path} belongs to another configuration"
+               if ckpt["step"] <= steps else
+               f"steps changed: {path} is at step {ckpt['step']}, beyond steps={steps}")
+        msg = f"{why}; moved it to {where} and starting afresh"
     if n:
         msg += f"; deleted {n} older stale checkpoint(s), {_mb(freed)} freed"
     notice(msg)
 
 
-def _find_resumable(ckpt_path: Path, fingerprint: str, steps: int, device) -> tuple[dict | None, Path | None]:
+def _find_resumable(ckpt_path: Path, fingerprint: str, steps: int, device,
+                    code: dict | None = None) -> tuple[dict | None, Path | None]:
     """The checkpoint to resume from and its path: ``last.pt``, else ``previous.pt``, else none."""
     def matches(c):
         return c["fingerprint"] == fingerprint and c["step"] <= steps
@@ -357,7 +401,7 @@ def _find_resumable(ckpt_path: Path, fingerprint: str, steps: int, device) -> tu
         if ckpt is not None:
             if matches(ckpt):
                 return ckpt, ckpt_path
-            _move_stale(ckpt_path, ckpt, steps)
+            _move_stale(ckpt_path, ckpt, steps, code)
             return None, None
         lost = True
     prev = previous_path(ckpt_path)
@@ -368,7 +412,7 @@ def _find_resumable(ckpt_path: Path, fingerprint: str, steps: int, device) -> tu
                 if lost:
                     notice(f"falling back to the previous checkpoint {prev} (step {ckpt['step']})")
                 return ckpt, prev
-            _move_stale(prev, ckpt, steps)
+            _move_stale(prev, ckpt, steps, code)
     if lost:
         notice(f"no usable checkpoint left in {ckpt_path.parent}: starting afresh")
     return None, None
@@ -414,13 +458,15 @@ def fit(
     fingerprint_extra: Any = None,
     validate: Callable[[], dict[str, float]] | None = None,
     validate_every: int | None = None,
+    *,
+    _code: dict | None = None,
 ) -> pd.DataFrame:
     """Train ``task`` on uint8 (N, H, W, 3) images for ``cfg.steps`` steps; returns the loss history.
 
     ``train_images`` may also be a tuple of such arrays with the same N (e.g. HR and LR images):
     the task then receives a tuple of batches. Writes ``out_dir/history.csv`` and sample grids
     ``out_dir/samples/step_XXXXXX.png``; checkpoints go to ``checkpoint_dir/last.pt`` (the one
-    before it is kept as ``previous.pt``); at the end ``checkpoint_dir/model.pt`` holds the inference
+    before it is kept as ``previous.pt`` only while a save is under way); at the end ``checkpoint_dir/model.pt`` holds the inference
     weights, configs and alignment template (:func:`facefill.api.export`, read by :func:`facefill.load`
     and the ``facefill`` command). When a checkpoint of the same configuration exists,
     training resumes from it (a finished run is not redone).
@@ -434,6 +480,15 @@ def fit(
 
     Ctrl-C raises :class:`facefill.errors.Interrupted` (a ``KeyboardInterrupt`` and a
     ``FacefillError``) with a one-line message naming the checkpoint kept.
+
+    ``cfg.half_budget``: also train the run at half the steps (:func:`half_config`), for budget
+    stability: at :func:`half_branch_step` -- still in the constant-rate phase of both -- the state is
+    saved as the half run's checkpoint (``checkpoint_dir/half/last.pt``), and after the full run that
+    run is resumed from it and finished in ``out_dir/half`` / ``checkpoint_dir/half`` (its
+    ``model.pt`` and ``history.csv`` there). It equals an independent run of half the steps bit for
+    bit and costs only the steps after the branch (a quarter of the run with ``lr_decay_start`` 0.5).
+    The task holds the full run's weights when ``fit`` returns; the half run's history is
+    ``history.attrs["half_history"]``.
     """
     out_dir = Path(out_dir)
     ckpt_dir = Path(checkpoint_dir or out_dir / "checkpoints")
@@ -459,19 +514,30 @@ def fit(
     task.configure(device)
     # base rates before any checkpoint is loaded: the schedule is a function of the step (resume-exact)
     base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in task.optimizers.items()}
-    fingerprint = config_fingerprint(cfg, fingerprint_extra, getattr(task, "cfg", None))
+    # the code that trains is part of the run (issue 27 §6): the task's modules, the trainer's step-relevant
+    # parts and the study module that called fit (facefill.codehash says what and why)
+    code = _code if _code is not None else code_fingerprint(task, sys._getframe(1).f_globals.get("__name__"))
+    fingerprint = config_fingerprint(cfg, fingerprint_extra, getattr(task, "cfg", None), code)
+    half_cfg, branch = (half_config(cfg), half_branch_step(cfg)) if cfg.half_budget else (None, -1)
+    half_ckpt = ckpt_dir / HALF_DIR / "last.pt"
+
+    def save_branch(done: int) -> None:  # the half run's checkpoint: this state, under its own fingerprint
+        if half_cfg is not None and done == branch:
+            save_checkpoint(half_ckpt, task, done, [r for r in history if r["step"] <= done],
+                            config_fingerprint(half_cfg, fingerprint_extra, getattr(task, "cfg", None), code), half_cfg, code)
 
     history: list[dict] = []
     start = 0
     n_stale, freed = _prune_stale(ckpt_dir)  # older layouts may hold several
     if n_stale:
         notice(f"deleted {n_stale} older stale checkpoint(s) in {ckpt_dir}, {_mb(freed)} freed")
-    ckpt, resumed_from = _find_resumable(ckpt_path, fingerprint, cfg.steps, device)
+    ckpt, resumed_from = _find_resumable(ckpt_path, fingerprint, cfg.steps, device, code)
     if ckpt is not None:
         for k, m in task.modules.items():
             m.load_state_dict(ckpt["modules"][k])
         for k, o in task.optimizers.items():
-            o.load_state_dict(ckpt["optimizers"][k])
+            if k in ckpt["optimizers"]:  # a finished decayed run keeps none (save_checkpoint): nothing left to train
+                o.load_state_dict(ckpt["optimizers"][k])
         _set_rng_state(ckpt["rng"])
         start, history = ckpt["step"], list(ckpt["history"])
         notice(f"resuming from {resumed_from} at step {start}/{cfg.steps}")
@@ -514,6 +580,8 @@ def fit(
 
     good_step, good_path = start, resumed_from
     current = start
+    if start == 0:
+        save_branch(0)  # lr_decay_start 0: the half run starts from the initial weights
     t_last = time.perf_counter()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not cfg.progress, mininterval=2.0, desc="train")
     try:
@@ -550,9 +618,12 @@ def fit(
                 t_last += time.perf_counter() - t0  # validation is not training throughput
             if cfg.sample_every and done % cfg.sample_every == 0 and done != cfg.steps:
                 grid(done)
+            if done == branch:
+                with _interrupts_deferred():
+                    save_branch(done)
             if done % cfg.checkpoint_every == 0 or done == cfg.steps:
                 with _interrupts_deferred():  # the file and what we say about it stay in step
-                    save_checkpoint(ckpt_path, task, done, history, fingerprint, cfg)
+                    save_checkpoint(ckpt_path, task, done, history, fingerprint, cfg, code)
                     good_step, good_path = done, ckpt_path
                 write_history()
         bar.close()
@@ -569,7 +640,15 @@ def fit(
         m.eval()
     # the inference weights + config + alignment template, for facefill.load and the CLI
     export(task, export_path(ckpt_dir), checkpoint_meta(task, cfg), arrays[0].numpy())
-    return pd.DataFrame(history)
+    result = pd.DataFrame(history)
+    if half_cfg is not None:
+        notice(f"half-budget run: {half_cfg.steps} steps, branched at step {branch} (budget stability)")
+        result.attrs["half_history"] = fit(task, train_images, half_cfg, out_dir / HALF_DIR, ckpt_dir / HALF_DIR,
+                                           fingerprint_extra=fingerprint_extra, validate=validate, _code=code)
+        load_modules(task, ckpt_path, device)  # the caller evaluates the full run
+        for m in task.modules.values():
+            m.eval()
+    return result
 
 
 def evaluate_batches(fn, images, batch_size: int, device, channels_last: bool = False) -> torch.Tensor:

@@ -13,53 +13,81 @@ verdict is exactly one of
 All tolerances are the ``verdicts:`` section of params.yaml (:class:`Tolerances`), fixed before
 any run looks at test data.
 
-## Statistics
+## Statistics: at the level a rerun changes (:func:`seed_level_interval`)
 
-**Two-level paired bootstrap** (:func:`two_level_bootstrap`). A trained model's score varies with
-the test images drawn *and* with the training run (seed). Each of ``n_boot`` resamples draws the
-seeds of each arm with replacement -- independently, seed 0 of A has nothing to do with seed 0 of
-B -- then one set of image indices with replacement, shared by both arms (paired: both arms are
-scored on the same images, which cancels the per-image difficulty), and records
-mean(a) - mean(b). With one seed per arm this is the ordinary paired bootstrap
-(:func:`paired_bootstrap`). With 3-5 seeds the seed level is crude (it underestimates the seed
-variance by about (S-1)/S), one more reason two trained models need ``min_seeds`` seeds each.
+A trained model's score varies with the test images drawn *and* with the training run (seed). The
+model behind every interval is two-level, per arm k and seed s, image i:
 
-**Intervals and p-values.** Intervals are percentile intervals of the bootstrap distribution d.
-A directional claim tests d != 0: p = 2 min(P(d <= 0), P(d >= 0)). A ``similar`` claim tests
-equivalence: p = 2 max(P(d <= -margin), P(d >= margin)). Both are floored at 1/(n_boot + 1).
-The (1 - level) percentile interval excludes 0 (lies inside +-margin) exactly when p < level, up
-to quantile interpolation, so interval and p-value tell the same story.
+    y_ksi = mu_k + u_ks + v_ki + e_ksi,   Var u = sigma_uk^2 (seeds), Var e = sigma_ek^2 (seed x image)
 
-**Holm within each paper** (:func:`decide_paper`). The claims of one paper in one claims.json are
-one family, fixed in advance: every claim counts, whatever its gates say. Rank them by p (ties by
-id), m claims. The claim ranked k (1-based) is tested at level alpha/(m - k + 1) as long as every
-better-ranked claim passed its own level; from the first claim k* that fails, it and all later
-ones keep the failing level alpha/(m - k* + 1) (Holm's step-down stops there; their larger p
-cannot pass it anyway). A claim's interval is the percentile interval at its level, so every
-decisive verdict of a paper holds at family-wise error <= alpha = 1 - confidence.
-``p_holm`` is the usual Holm-adjusted p-value, reported alongside.
+with the images shared by both arms (paired: the image effects v_ai - v_bi = w_i, Var w = sigma_w^2).
+The difference of the arms' means D has
+
+    Var D = sigma_ua^2/S_a + sigma_ub^2/S_b + sigma_w^2/n + sigma_ea^2/(n S_a) + sigma_eb^2/(n S_b).
+
+Estimated by moments: the residual mean square of each arm's two-way (seed x image) table estimates
+sigma_ek^2 with (S_k-1)(n-1) df; the variance of the per-seed means minus MSE_k/n estimates sigma_uk^2
+(floored at 0) with S_k-1 df; and the variance of the seed-averaged per-image differences, over n,
+estimates sigma_w^2/n plus the seed x image terms, which the seed parts already count, so the MSEs
+are subtracted from it once (n-1 df). Welch-Satterthwaite combines the parts into one df, and the
+interval is D +- t_{df} SE -- so with 3 seeds whose spread dominates, t has ~2 df, not the z of a
+percentile bootstrap. Plain Satterthwaite df run high exactly when a 2-df seed part came out small
+(coverage 90-93 % at 3 seeds in simulation), so the df are computed with each seed part scaled to its
+chi-square's ``DF_QUANTILE`` bound (the SE itself is unchanged). A learning-free arm is one deterministic row (no seed terms). A trained
+arm with fewer than ``min_seeds`` seeds has no estimable seed spread: its claims are not decided.
+Coverage is proven by simulation (:func:`simulate_coverage`, ``scripts/coverage_simulation.py``,
+``reports/benchmarks/coverage.md``): nominal 95 % intervals cover the true difference in 93-97.5 %
+of simulated studies with 3 or 5 seeds, 100 or 1,000 images and seed shares of 0, 50 and 85 %.
+The interval is analytic, so a verdict does not depend on a resampling stream.
+
+**p-values.** A directional claim tests D != 0 (two-sided t); a ``similar`` claim tests equivalence
+by two one-sided tests, p = 2 max(P(T <= (-margin - D)/SE), P(T >= (margin - D)/SE)), so its
+(1 - level) interval lies inside +-margin exactly when p < level.
+
+**The paper's effect** (``paper_effect``: the paper's a - b in metric units). As a replication
+test (Simonsohn's "small telescopes"), an interval that lies entirely below the paper's effect is a
+decision even when it includes 0: ``not reproduced`` ("smaller than the paper reports"); one that
+excludes 0 on the paper's side but also lies below its effect is ``reproduced`` with that note.
+
+**Holm within each paper** (:func:`decide_paper`, statsmodels' ``multipletests``). The inferential
+claims of one paper in one claims.json are one family, fixed in advance: every claim counts, whatever
+its gates say. The claim ranked k by p is tested at alpha/(m - k + 1) while every better-ranked claim
+passed; from the first failure on, the failing level is kept. A claim's interval is the t interval at
+its level, so every decisive verdict of a paper holds at family-wise error <= alpha.
+``kind: measurement`` claims (parameter counts, multiply-adds, timings of one interleaved run) are
+deterministic: they are compared as numbers, outside Holm, and get no interval.
+
+**Budget stability.** With ``require_half_budget``, a claim with a trained arm is decided only when
+each trained arm also has its half-budget arrays (``half_arrays``) and the verdict is the same at
+half and full budget; both differences are reported.
+
+**Pairing.** Arrays may carry the test-image ids they were scored on (``<key>.ids`` beside ``<key>``
+in the same npz, :func:`save_arrays`); both arms' ids must match, or the claim errors.
 
 ## Gates (run first, at the plain ``confidence``, never Holm-adjusted)
 
-- **convergence** (:func:`convergence_gate`) on a held-out validation curve: enough points, a
-  least-squares line through the last ``convergence_tail`` of the step range predicts less than
-  ``convergence_max_gain`` relative improvement over as many steps again, and the final value
-  (that line at the last step: less noisy than the last raw point) is within
-  ``convergence_max_above_min`` of the run's best value.
-- **sanity** (:func:`sanity_gate`): the model (averaged over seeds) beats every trivial baseline
-  with a paired-bootstrap interval that excludes 0 in the right direction.
+- **convergence** (:func:`convergence_gate`) on a held-out validation curve: enough points, and the
+  final value -- the median of the last ``convergence_window`` points, so one spike cannot decide --
+  within ``convergence_max_above_min`` of the best such running median (a run that ends clearly above
+  its best fails). No slope is extrapolated: whether more training would change a verdict is asked
+  directly by budget stability. The Theil-Sen slope of the last half is reported, not gated.
+- **sanity** (:func:`sanity_gate`): the model (all its seeds) beats every trivial baseline with a
+  seed-level interval that excludes 0 in the right direction. It asks whether a *model* is broken:
+  the blocking gate pools the task and masks the model was trained for; a row where a working model
+  loses to a trivial baseline on another mask or metric uses ``blocking: false`` and shows the
+  failure as a caveat next to its verdict instead of vetoing it.
 """
 from __future__ import annotations
 
 import json
 import math
-import zlib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .config import check_keys, load_params, repo_root
 from .errors import ConfigError, DataError
@@ -70,27 +98,31 @@ REPRODUCED, NOT_REPRODUCED = "reproduced", "not reproduced"
 @dataclass
 class Tolerances:
     confidence: float = 0.95  # two-sided level of every interval, before Holm
-    n_boot: int = 2000  # bootstrap resamples
-    min_seeds: int = 3  # seeds per arm before two *trained* models may be compared
+    min_seeds: int = 3  # seeds a trained arm needs before a claim on it is decided
+    require_half_budget: bool = True  # decide only claims whose verdict is the same at half and full budget
     convergence_min_points: int = 20
-    convergence_tail: float = 0.2
-    convergence_max_gain: float = 0.02
+    convergence_window: int = 5  # the final value is the mean of this many last points
     convergence_max_above_min: float = 0.05
 
     def __post_init__(self):
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.type == "int":
+            if f.type == "bool":
+                if not isinstance(v, (bool, np.bool_)):
+                    raise ConfigError(f"verdicts.{f.name} must be true or false, got {v!r}: fix params.yaml.")
+            elif f.type == "int":
                 if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                     raise ConfigError(f"verdicts.{f.name} must be a positive integer, got {v!r}: fix params.yaml.")
             else:
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                     raise ConfigError(f"verdicts.{f.name} must be a number, got {v!r}: fix params.yaml.")
                 setattr(self, f.name, float(v))
-        if not (0 < self.confidence < 1 and 0 < self.convergence_tail < 1):
-            raise ConfigError(f"verdicts.confidence and verdicts.convergence_tail must lie in (0, 1), got {self.confidence}, {self.convergence_tail}: fix params.yaml.")
-        if self.convergence_max_gain <= 0 or self.convergence_max_above_min < 0:
-            raise ConfigError("verdicts.convergence_max_gain must be > 0 and convergence_max_above_min >= 0: fix params.yaml.")
+        if not 0 < self.confidence < 1:
+            raise ConfigError(f"verdicts.confidence must lie in (0, 1), got {self.confidence}: fix params.yaml.")
+        if self.min_seeds < 2:
+            raise ConfigError(f"verdicts.min_seeds={self.min_seeds}: a seed spread needs at least 2 seeds; fix params.yaml.")
+        if self.convergence_max_above_min < 0:
+            raise ConfigError("verdicts.convergence_max_above_min must be >= 0: fix params.yaml.")
 
     @property
     def alpha(self) -> float:
@@ -102,7 +134,7 @@ class Tolerances:
         params = load_params() if params is None else params
         sec = params.get("verdicts")
         if not isinstance(sec, Mapping):
-            raise ConfigError("params.yaml has no `verdicts:` mapping: add it (confidence, n_boot, min_seeds, convergence_*; see facefill/verdicts.py).")
+            raise ConfigError("params.yaml has no `verdicts:` mapping: add it (confidence, min_seeds, require_half_budget, convergence_*; see facefill/verdicts.py).")
         names = [f.name for f in fields(cls)]
         check_keys(sec, names, "params.yaml verdicts")
         missing = [n for n in names if n not in sec]
@@ -123,83 +155,133 @@ class GateResult:
 # Statistics
 # ---------------------------------------------------------------------------------------------
 
-def _counts(rng: np.random.Generator, n: int, rows: int) -> np.ndarray:
-    """How often each of n items is drawn in each of ``rows`` resamples of n with replacement."""
-    idx = rng.integers(0, n, size=(rows, n)) + n * np.arange(rows)[:, None]
-    return np.bincount(idx.ravel(), minlength=rows * n).reshape(rows, n).astype(np.float64)
+@dataclass
+class Interval:
+    """mean(a) - mean(b) with its seed-level standard error, Satterthwaite df and variance parts."""
+
+    diff: float
+    se: float
+    df: float
+    parts: dict  # the three variance terms: seeds of a, seeds of b, images (incl. seed x image noise)
+
+    def ci(self, level: float) -> tuple[float, float]:
+        """The (1 - level) two-sided t interval."""
+        q = float(stats.t.ppf(1 - level / 2, self.df)) if self.se > 0 else 0.0
+        return self.diff - q * self.se, self.diff + q * self.se
+
+    def p_value(self) -> float:
+        """Two-sided p of 'difference != 0'."""
+        if self.se == 0:
+            return 1.0 if self.diff == 0 else 0.0
+        return float(2 * stats.t.sf(abs(self.diff) / self.se, self.df))
+
+    def equivalence_p(self, margin: float) -> float:
+        """Two one-sided tests of |difference| < margin: p < level iff the (1 - level) interval lies inside +-margin."""
+        if self.se == 0:
+            return 0.0 if abs(self.diff) < margin else 1.0
+        lo = stats.t.cdf((-margin - self.diff) / self.se, self.df)
+        hi = stats.t.sf((margin - self.diff) / self.se, self.df)
+        return float(min(1.0, 2 * max(lo, hi)))
 
 
-def _chunks(n_boot: int, n: int):
-    step = max(1, 1_000_000 // max(n, 1))  # bounds the (rows, n) count matrix to ~8 MB
-    for start in range(0, n_boot, step):
-        yield slice(start, min(n_boot, start + step))
+DF_QUANTILE = 0.35  # see _variance_parts; chosen by simulate_coverage over the settings of reports/benchmarks/coverage.md
 
 
-def paired_bootstrap(a, b, n_boot: int, seed: int) -> np.ndarray:
-    """Bootstrap distribution of mean(a - b): ``a``, ``b`` per-image arrays on the same images."""
-    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-    if d.ndim != 1 or d.size == 0:
-        raise DataError(f"paired_bootstrap needs two per-image arrays of the same length, got shapes {np.shape(a)} and {np.shape(b)}.")
-    rng, out = np.random.Generator(np.random.PCG64(seed)), np.empty(n_boot)
-    for s in _chunks(n_boot, d.size):
-        out[s] = _counts(rng, d.size, s.stop - s.start) @ d / d.size
-    return out
+def _chi2_inflation(s: int) -> float:
+    """(S-1)/chi2_{S-1}(DF_QUANTILE): how much larger a seed variance may be than its S-seed estimate."""
+    return (s - 1) / float(stats.chi2.ppf(DF_QUANTILE, s - 1))
 
 
-def two_level_bootstrap(a, b, n_boot: int, seed: int) -> np.ndarray:
-    """Bootstrap distribution of mean(a) - mean(b) over seeds, then images (paired).
+def _variance_parts(a: np.ndarray, b: np.ndarray) -> tuple:
+    """Vectorised over leading axes: a (..., S_a, n), b (..., S_b, n) → diff, (A, B, W), df."""
+    n = a.shape[-1]
 
-    ``a``: (n_seeds_a, n_images); ``b``: (n_seeds_b, n_images) or (n_images,) for a learning-free
-    method. Seeds of each arm are resampled independently, images jointly. Resampling counts turn
-    both levels into weights, so each resample costs two small matrix products, not a gather.
+    def seed_term(x):
+        s = x.shape[-2]
+        m = x.mean(-1)  # per-seed means
+        if s < 2:
+            z = np.zeros(x.shape[:-2])
+            return m.mean(-1), z, z, s
+        resid = x - m[..., None] - x.mean(-2, keepdims=True) + x.mean((-2, -1), keepdims=True)
+        mse = (resid ** 2).sum((-2, -1)) / ((s - 1) * (n - 1))  # seed x image noise
+        return m.mean(-1), m.var(-1, ddof=1) / s, mse, s  # sigma_u^2/S + sigma_e^2/(nS): unbiased, S-1 df
+
+    mean_a, seed_a, mse_a, sa = seed_term(a)
+    mean_b, seed_b, mse_b, sb = seed_term(b)
+    d = a.mean(-2) - b.mean(-2)  # seed-averaged per-image differences
+    # their variance holds sigma_w^2 + the seed x image noise the seed terms already count: subtract it once
+    noise = (mse_a / sa if sa > 1 else 0.0) + (mse_b / sb if sb > 1 else 0.0)
+    images = np.maximum(d.var(-1, ddof=1) - noise, 0.0) / n if n > 1 else np.zeros(d.shape[:-1])
+    var = seed_a + seed_b + images
+    # Satterthwaite's df from the estimated parts run high exactly when a 2-df seed part came out small
+    # (the SE is then too small as well); the df use each seed part scaled to its chi-square's
+    # DF_QUANTILE bound, which restores coverage at 3 seeds (simulate_coverage; the SE is unchanged)
+    up_a = seed_a * _chi2_inflation(sa) if sa > 1 else 0.0
+    up_b = seed_b * _chi2_inflation(sb) if sb > 1 else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = ((up_a ** 2 / (sa - 1) if sa > 1 else 0.0) + (up_b ** 2 / (sb - 1) if sb > 1 else 0.0)
+                 + (images ** 2 / (n - 1) if n > 1 else 0.0))
+        df = np.where(denom > 0, (up_a + up_b + images) ** 2 / np.where(denom > 0, denom, 1.0), np.inf)
+    return mean_a - mean_b, (seed_a, seed_b, images), df
+
+
+def seed_level_interval(a, b) -> Interval:
+    """Seed-level Welch-Satterthwaite interval of mean(a) - mean(b) (see the module docstring).
+
+    ``a``: (seeds_a, images) or (images,); ``b`` likewise, on the same images (a learning-free
+    method: one row). Images are paired within each seed.
     """
     a, b = np.atleast_2d(np.asarray(a, np.float64)), np.atleast_2d(np.asarray(b, np.float64))
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or a.size == 0 or b.size == 0:
-        raise DataError(f"two_level_bootstrap needs (seeds, images) arrays on the same images, got {a.shape} and {b.shape}.")
-    n = a.shape[1]
-    rng, out = np.random.Generator(np.random.PCG64(seed)), np.empty(n_boot)
-    wa = _counts(rng, a.shape[0], n_boot) / a.shape[0]  # (n_boot, seeds_a) seed weights
-    wb = _counts(rng, b.shape[0], n_boot) / b.shape[0]
-    for s in _chunks(n_boot, n):
-        c = _counts(rng, n, s.stop - s.start) / n  # (rows, images) image weights, shared: paired
-        out[s] = ((c @ a.T) * wa[s]).sum(1) - ((c @ b.T) * wb[s]).sum(1)
-    return out
+        raise DataError(f"seed_level_interval needs (seeds, images) arrays on the same images, got {a.shape} and {b.shape}.")
+    diff, parts, df = _variance_parts(a, b)
+    var = float(sum(parts))
+    return Interval(float(diff), math.sqrt(var), float(df),
+                    {"seeds_a": float(parts[0]), "seeds_b": float(parts[1]), "images": float(parts[2])})
 
 
-def _floor(p: float, n_boot: int) -> float:
-    return float(min(1.0, max(p, 1.0 / (n_boot + 1))))
+def simulate_coverage(n_studies: int, seeds: tuple[int, int], n_images: int, seed_share: float, level: float = 0.05,
+                      rng_seed: int = 0, method: str = "t") -> float:
+    """Share of simulated studies whose (1 - level) interval covers the true difference.
 
-
-def bootstrap_p_value(dist) -> float:
-    """Two-sided p of 'mean difference != 0': 2 min(P(d <= 0), P(d >= 0)), floored at 1/(n_boot+1)."""
-    d = np.asarray(dist)
-    return _floor(2 * min(np.mean(d <= 0), np.mean(d >= 0)), d.size)
-
-
-def equivalence_p_value(dist, margin: float) -> float:
-    """p of 'difference within +-margin': 2 max(P(d <= -margin), P(d >= margin)), floored."""
-    d = np.asarray(dist)
-    return _floor(2 * max(np.mean(d <= -margin), np.mean(d >= margin)), d.size)
-
-
-def percentile_ci(dist, level: float) -> tuple[float, float]:
-    """The (1 - level) two-sided percentile interval."""
-    lo, hi = np.quantile(np.asarray(dist), [level / 2, 1 - level / 2])
-    return float(lo), float(hi)
+    Two-level model as in the module docstring with sigma_w = sigma_e = 1; ``seeds`` = (S_a, S_b),
+    S_b = 1 meaning a learning-free arm b (no seed terms); ``seed_share``: the seed terms' share of
+    Var D at this design. ``method``: ``t`` (ours) or ``z`` (the same SE with a normal quantile, as a
+    percentile bootstrap behaves: the negative control a coverage test must be able to fail).
+    """
+    sa, sb = seeds
+    rng = np.random.default_rng(rng_seed)
+    inv = 1 / sa + (1 / sb if sb > 1 else 0.0)
+    rest = (1.0 + inv) / n_images  # sigma_w^2/n + sigma_e^2 (1/S_a + 1/S_b)/n
+    sigma_u = math.sqrt(seed_share / (1 - seed_share) * rest / inv) if seed_share > 0 else 0.0
+    covered = 0
+    for start in range(0, n_studies, 100):  # chunks bound memory at 1,000 images x 5 seeds
+        k = min(100, n_studies - start)
+        w = rng.standard_normal((k, 1, n_images))
+        a = w + sigma_u * rng.standard_normal((k, sa, 1)) + rng.standard_normal((k, sa, n_images))
+        if sb > 1:
+            b = sigma_u * rng.standard_normal((k, sb, 1)) + rng.standard_normal((k, sb, n_images))
+        else:
+            b = np.zeros((k, 1, n_images))
+        diff, parts, df = _variance_parts(a, b)
+        se = np.sqrt(sum(parts))
+        q = stats.t.ppf(1 - level / 2, df) if method == "t" else stats.norm.ppf(1 - level / 2)
+        covered += int((np.abs(diff) <= q * se).sum())  # the true difference is 0
+    return covered / n_studies
 
 
 def holm(pvalues: Sequence[float]) -> np.ndarray:
-    """Holm-adjusted p-values: p_(k) -> max_{j<=k} min(1, (m - j + 1) p_(j)), in the input order."""
+    """Holm-adjusted p-values, in the input order (statsmodels' step-down)."""
+    from statsmodels.stats.multitest import multipletests
+
     p = np.asarray(pvalues, np.float64)
-    order, m = np.argsort(p, kind="stable"), p.size
-    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order])) if m else p
-    out = np.empty(m)
-    out[order] = adj
-    return out
+    return multipletests(p, method="holm")[1] if p.size else p
 
 
 def holm_levels(pvalues: Sequence[float], alpha: float) -> np.ndarray:
-    """The level each test is decided at: alpha/(m-k+1) for rank k, frozen at the first failure."""
+    """The level each test is decided at: alpha/(m-k+1) for rank k, frozen at the first failure.
+
+    Hand-written because the intervals need the level itself, which statsmodels does not return."""
     p = np.asarray(pvalues, np.float64)
     levels, failed = np.empty(p.size), None
     for k, i in enumerate(np.argsort(p, kind="stable")):  # k is 0-based: alpha/(m - k)
@@ -208,19 +290,20 @@ def holm_levels(pvalues: Sequence[float], alpha: float) -> np.ndarray:
             failed = level  # step-down stops: this and every later claim keep this level
     return levels
 
-
 # ---------------------------------------------------------------------------------------------
 # Gates
 # ---------------------------------------------------------------------------------------------
 
 def convergence_gate(steps, values, tol: Tolerances, name: str = "convergence", *, higher_is_better: bool = False,
-                     min_points: int | None = None, label: str = "", smooth: int = 1) -> GateResult:
-    """Has a validation curve (lower is better, unless ``higher_is_better``) stopped improving?
+                     min_points: int | None = None, label: str = "", smooth: int | None = None) -> GateResult:
+    """Did a validation curve (lower is better, unless ``higher_is_better``) end at its best?
 
-    ``smooth`` > 1 replaces each point by the mean of it and the ``smooth - 1`` before it, for curves
-    whose points are noisy estimates (a share of n samples has a binomial standard error): the
-    maximum of many noisy points sits above the plateau, so "final within x % of the best" would
-    fail a converged run. The slope and both values are then those of the trailing means.
+    The final value is the median of the last ``smooth`` points (default ``convergence_window``) and
+    the best is the best such running median anywhere on the curve, so neither one spike (up or down)
+    nor the noise of a share of n samples decides. The gate fails when the final value trails the best by more than
+    ``convergence_max_above_min`` (relative) or the curve has fewer than ``min_points`` points. No
+    slope is extrapolated (whether more training changes a verdict is budget stability's question);
+    the Theil-Sen slope of the curve's last half is reported as its change over that half.
     """
     s, v = np.asarray(steps, np.float64).ravel(), np.asarray(values, np.float64).ravel()
     if s.shape != v.shape:
@@ -229,52 +312,47 @@ def convergence_gate(steps, values, tol: Tolerances, name: str = "convergence", 
     order = np.argsort(s[keep], kind="stable")
     s, v = s[keep][order], v[keep][order]
     need, who = tol.convergence_min_points if min_points is None else int(min_points), f"{label}: " if label else ""
-    if isinstance(smooth, bool) or int(smooth) != smooth or smooth < 1:
-        raise ConfigError(f"convergence gate {label!r}: smooth={smooth!r} must be a whole number of points >= 1.")
-    n_raw, smooth = int(s.size), int(smooth)
-    span = float(s[-1] - s[0]) if s.size else 0.0  # of the raw steps: smoothing does not shorten the run
-    if smooth > 1 and s.size >= need and s.size >= smooth:
-        v, s = np.convolve(v, np.full(smooth, 1.0 / smooth), mode="valid"), s[smooth - 1 :]
-    tail = s >= s[-1] - tol.convergence_tail * span if s.size else s.astype(bool)
-    if n_raw < need or tail.sum() < 2 or np.ptp(s[tail]) == 0:
-        why = f"only {n_raw} validation points, need {need}" if n_raw < need else f"fewer than 2 distinct steps in the last {tol.convergence_tail:.0%} of steps"
-        return GateResult(name, False, who + why, {"n_points": n_raw, "min_points": need, "failures": [who + why]})
-    sign = 1.0 if higher_is_better else -1.0  # improvement = sign * change
-    extra = tol.convergence_tail * span  # extrapolate over as many steps again
-    slope, final = np.polyfit(s[tail] - s[-1], v[tail], 1)  # centred at the last step: intercept = fitted final
-    gain = sign * slope * extra / max(abs(final), 1e-12)
-    best = v.max() if higher_is_better else v.min()
+    window = tol.convergence_window if smooth is None else smooth
+    if isinstance(window, bool) or int(window) != window or window < 1:
+        raise ConfigError(f"convergence gate {label!r}: smooth={window!r} must be a whole number of points >= 1.")
+    window = int(window)
+    if s.size < max(need, window + 1):
+        why = f"only {s.size} validation points, need {max(need, window + 1)}"
+        return GateResult(name, False, who + why, {"n_points": int(s.size), "min_points": need, "failures": [who + why]})
+    trailing = np.median(np.lib.stride_tricks.sliding_window_view(v, window), axis=1)  # one spike cannot move a median
+    final, best = float(trailing[-1]), float(trailing.max() if higher_is_better else trailing.min())
+    sign = 1.0 if higher_is_better else -1.0
     behind = sign * (best - final) / max(abs(best), 1e-12)  # how far the final value trails the best, relative
+    half = s >= s[0] + (s[-1] - s[0]) / 2
+    slope = float(stats.theilslopes(v[half], s[half])[0]) if half.sum() >= 2 and np.ptp(s[half]) > 0 else 0.0
+    change = sign * slope * float(np.ptp(s[half])) / max(abs(final), 1e-12)  # improvement over the last half
     failures = []
-    if gain >= tol.convergence_max_gain:
-        failures.append(f"{who}still improving: predicted {gain:.2%} more over {extra:g} steps (max {tol.convergence_max_gain:.0%})")
     if behind > tol.convergence_max_above_min:
         failures.append(f"{who}final {final:.4g} trails the best {best:.4g} by {behind:.1%} (max {tol.convergence_max_above_min:.0%})")
-    detail = ("; ".join(failures) if failures else f"{who}converged") + (
-        f" -- {n_raw} points{f' (trailing means of {smooth})' if smooth > 1 else ''}, last-{tol.convergence_tail:.0%} slope predicts {gain:+.2%} over {extra:g} more steps, "
-        f"final {final:.4g} vs best {best:.4g} ({behind:+.1%})")
-    vals = {"n_points": n_raw, "min_points": need, "smooth": smooth, "slope": float(slope), "fitted_final": float(final),
-            "last_value": float(v[-1]), "best": float(best), "predicted_gain": float(gain), "behind_best": float(behind),
-            "higher_is_better": bool(higher_is_better), "failures": failures}
+    detail = ("; ".join(failures) if failures else f"{who}ends at its best") + (
+        f" -- {s.size} points, medians of {window}: final {final:.4g} vs best {best:.4g} ({behind:+.1%}); "
+        f"Theil-Sen over the last half: {change:+.1%}")
+    vals = {"n_points": int(s.size), "min_points": need, "window": window, "final": final, "best": best,
+            "behind_best": float(behind), "last_half_change": float(change), "higher_is_better": bool(higher_is_better),
+            "failures": failures}
     return GateResult(name, not failures, detail, vals)
 
 
-def sanity_gate(model, baselines: Mapping[str, Any], higher_is_better: bool, tol: Tolerances, seed: int = 0,
-                name: str = "sanity") -> GateResult:
-    """Does the model beat every trivial baseline (paired bootstrap CI of the mean difference excludes 0)?"""
-    m = np.asarray(model, np.float64)
-    m = m.mean(0) if m.ndim == 2 else m  # (seeds, images): the seed-averaged model
+def sanity_gate(model, baselines: Mapping[str, Any], higher_is_better: bool, tol: Tolerances, name: str = "sanity") -> GateResult:
+    """Does the model (all its seeds) beat every trivial baseline (seed-level interval excludes 0)?"""
+    m = np.atleast_2d(np.asarray(model, np.float64))  # (seeds, images)
     if not baselines:
         raise ConfigError("a sanity gate needs at least one baseline (e.g. mean colour, mean training patch).")
     per, failures, parts = {}, [], []
-    for i, (bname, base) in enumerate(baselines.items()):
+    for bname, base in baselines.items():
         b = np.asarray(base, np.float64)
-        if b.shape != m.shape:
-            raise DataError(f"sanity gate: baseline {bname!r} has shape {b.shape}, the model {m.shape}: score both on the same images.")
-        lo, hi = percentile_ci(paired_bootstrap(m, b, tol.n_boot, seed + i), tol.alpha)
-        delta, ok = float(m.mean() - b.mean()), (lo > 0 if higher_is_better else hi < 0)
-        per[bname] = {"delta": delta, "ci_low": lo, "ci_high": hi, "passed": bool(ok)}
-        parts.append(f"{bname} {delta:+.4g} [{lo:+.4g}, {hi:+.4g}]")
+        if b.shape != m.shape[1:]:
+            raise DataError(f"sanity gate: baseline {bname!r} has shape {b.shape}, the model {m.shape[1:]}: score both on the same images.")
+        iv = seed_level_interval(m, b)
+        lo, hi = iv.ci(tol.alpha)
+        ok = lo > 0 if higher_is_better else hi < 0
+        per[bname] = {"delta": iv.diff, "ci_low": lo, "ci_high": hi, "passed": bool(ok)}
+        parts.append(f"{bname} {iv.diff:+.4g} [{lo:+.4g}, {hi:+.4g}]")
         if not ok:
             failures.append(f"does not beat {parts[-1]}")
     detail = ("; ".join(failures) if failures else "beats every baseline") + " -- model - baseline: " + ", ".join(parts)
@@ -286,11 +364,12 @@ def sanity_gate(model, baselines: Mapping[str, Any], higher_is_better: bool, tol
 # ---------------------------------------------------------------------------------------------
 
 CLAIM_KEYS = {"id", "paper", "statement", "source", "metric", "higher_is_better", "kind", "direction", "margin",
-              "paper_value", "a", "b", "gates", "link", "result"}  # "result": a stored record may be re-evaluated
+              "paper_value", "paper_effect", "a", "b", "gates", "link", "result"}  # "result": a stored record may be re-evaluated
+KINDS = ("directional", "similar", "measurement")
 REQUIRED = ("id", "paper", "statement", "source", "metric", "higher_is_better", "kind", "a", "b")
-ARM_KEYS = {"label", "trained", "arrays"}
+ARM_KEYS = {"label", "trained", "arrays", "half_arrays"}
 GATE_KEYS = {"convergence": {"type", "label", "history", "step_column", "column", "higher_is_better", "min_points", "smooth"},
-             "sanity": {"type", "label", "model", "baselines", "higher_is_better"}}
+             "sanity": {"type", "label", "model", "baselines", "higher_is_better", "blocking"}}
 
 
 def _is_num(x) -> bool:
@@ -318,16 +397,19 @@ def validate_spec(spec: Mapping) -> None:
     margin = spec.get("margin")
     if margin is not None and not (_is_num(margin) and margin > 0):
         bad(f"margin must be null or a positive number in metric units, got {margin!r}")
-    if spec["kind"] == "directional":
+    if spec["kind"] in ("directional", "measurement"):
         if spec.get("direction") not in ("greater", "less"):
-            bad(f"a directional claim needs direction: greater|less (the sign of a - b), got {spec.get('direction')!r}")
+            bad(f"a {spec['kind']} claim needs direction: greater|less (the sign of a - b), got {spec.get('direction')!r}")
     elif spec["kind"] == "similar":
         if margin is None:
             bad("a similar claim needs a margin")
         if spec.get("direction") is not None:
             bad("a similar claim has no direction")
     else:
-        bad(f"kind must be 'directional' or 'similar', got {spec['kind']!r}")
+        bad(f"kind must be one of {KINDS}, got {spec['kind']!r}")
+    effect = spec.get("paper_effect")
+    if effect is not None and not (_is_num(effect) and spec["kind"] == "directional"):
+        bad(f"paper_effect (the paper's a - b, metric units) must be a number on a directional claim, got {effect!r}")
     pv = spec.get("paper_value")
     if pv is not None and not (_is_num(pv) or isinstance(pv, str)):
         bad(f"paper_value must be null, a number or a string, got {pv!r}")
@@ -340,8 +422,12 @@ def validate_spec(spec: Mapping) -> None:
         check_keys(x, ARM_KEYS, f"claim {cid!r} arm {arm}")
         if not isinstance(x.get("label"), str) or not isinstance(x.get("trained"), bool):
             bad(f"{arm} needs label (string) and trained (true/false)")
-        if not isinstance(x.get("arrays"), list) or not x["arrays"] or not all(isinstance(r, str) for r in x["arrays"]):
-            bad(f"{arm}.arrays must be a non-empty list of 'path.npz:key' or 'path.npy' references, one per seed")
+        for key in ("arrays", "half_arrays"):
+            refs = x.get(key, ["-"])
+            if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+                bad(f"{arm}.{key} must be a non-empty list of 'path.npz:key' or 'path.npy' references, one per seed")
+        if "half_arrays" in x and not x["trained"]:
+            bad(f"{arm}.half_arrays: only a trained arm has a half-budget run")
     gates = spec.get("gates", [])
     if not isinstance(gates, list):
         bad("gates must be a list")
@@ -355,6 +441,8 @@ def validate_spec(spec: Mapping) -> None:
                 bad(f"a {g['type']} gate needs {k!r}")
         if g["type"] == "sanity" and (not isinstance(g["baselines"], Mapping) or not g["baselines"]):
             bad("sanity gate baselines must map names to array references")
+        if not isinstance(g.get("blocking", True), bool):
+            bad("a sanity gate's blocking must be true (a failure makes the claim inconclusive) or false (a caveat)")
 
 
 def _file(ref: str, root: Path, cid: str) -> Path:
@@ -388,15 +476,63 @@ def load_array(ref: str, root: Path, cid: str = "?", cache: dict | None = None) 
     return arr
 
 
-def _stack(refs, root, cid, cache) -> np.ndarray:
+IDS_SUFFIX = ".ids"  # the test-image ids of array <key> are stored as <key>.ids in the same npz
+
+
+def save_arrays(path, arrays: Mapping[str, Any], ids: Mapping[str, Any]) -> Path:
+    """Write per-image ``arrays`` to an npz with the test-image ids each was scored on.
+
+    ``ids`` maps each array key (or ``"*"`` for all of them) to its ids (strings or integers, one per
+    image); a paired claim later checks that both arms' ids match (:func:`load_ids`).
+    """
+    path = Path(path)
+    out = {}
+    for k, v in arrays.items():
+        i = ids.get(k, ids.get("*"))
+        if i is None:
+            raise ConfigError(f"save_arrays: no test-image ids for {k!r}: give ids[{k!r}] or ids['*'].")
+        i = np.asarray(i)
+        if i.shape != np.shape(v):
+            raise DataError(f"save_arrays: {k!r} has {np.shape(v)} values but {i.shape} ids.")
+        out[k], out[k + IDS_SUFFIX] = np.asarray(v), i.astype(str)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **out)
+    return path
+
+
+def load_ids(ref: str, root: Path, cid: str = "?", cache: dict | None = None) -> np.ndarray | None:
+    """The test-image ids stored beside an 'path.npz:key' array, or None (arrays written before ids)."""
+    if ".npz:" not in ref:
+        return None
+    path, key = ref.rsplit(":", 1)
+    load_array(ref, root, cid, cache)  # fills the cache and checks the array
+    z = cache[path]
+    return np.asarray(z[key + IDS_SUFFIX]).astype(str) if key + IDS_SUFFIX in z else None
+
+
+def _stack(refs, root, cid, cache) -> tuple[np.ndarray, np.ndarray | None]:
     arrs = [load_array(r, root, cid, cache) for r in refs]
     if len({a.size for a in arrs}) != 1:
         raise DataError(f"claim {cid!r}: arrays {refs} have different lengths {[a.size for a in arrs]}: score every seed on the same images.")
-    return np.stack(arrs)
+    ids = [load_ids(r, root, cid, cache) for r in refs]
+    known = [i for i in ids if i is not None]
+    for r, i in zip(refs, ids):
+        if i is not None and not np.array_equal(i, known[0]):
+            raise DataError(f"claim {cid!r}: {r} was scored on other test images than {refs[0]} (ids differ): score every seed on the same images.")
+    return np.stack(arrs), (known[0] if known else None)
 
 
-def _seed(cid: str, salt: str = "") -> int:
-    return zlib.crc32(f"{cid}{salt}".encode())  # fixed per claim: recomputation is bit-identical
+def _check_pairing(cid: str, ids_a, ids_b, n_a: int, n_b: int) -> bool:
+    """Paired arms must be scored on the same images: equal ids when both arms have them. True when checked."""
+    if n_a != n_b:
+        raise DataError(f"claim {cid!r}: a has {n_a} images, b {n_b}: score both arms on the same test images.")
+    if ids_a is None or ids_b is None:
+        return False
+    if not np.array_equal(ids_a, ids_b):
+        bad = int(np.sum(ids_a != ids_b))
+        raise DataError(f"claim {cid!r}: the arms were scored on different test images or in another order ({bad} of {n_a} ids differ): "
+                        "pair them by id before comparing (rerun the stage).")
+    return True
 
 
 def _run_gate(g: Mapping, i: int, spec: Mapping, tol: Tolerances, root: Path, cache: dict) -> GateResult:
@@ -408,10 +544,12 @@ def _run_gate(g: Mapping, i: int, spec: Mapping, tol: Tolerances, root: Path, ca
             raise DataError(f"claim {cid!r}: {path} has no column(s) {[c for c in cols if c not in h.columns]} (it has {list(h.columns)}).")
         h = h.dropna(subset=[cols[1]])
         return convergence_gate(h[cols[0]], h[cols[1]], tol, higher_is_better=bool(g.get("higher_is_better", False)),
-                                min_points=g.get("min_points"), label=label, smooth=g.get("smooth", 1))
-    model = _stack(g.get("model", spec["a"]["arrays"]), root, cid, cache)  # default: arm a
+                                min_points=g.get("min_points"), label=label, smooth=g.get("smooth"))
+    model, _ = _stack(g.get("model", spec["a"]["arrays"]), root, cid, cache)  # default: arm a
     base = {k: load_array(r, root, cid, cache) for k, r in g["baselines"].items()}
-    res = sanity_gate(model, base, bool(g.get("higher_is_better", spec["higher_is_better"])), tol, _seed(cid, f":gate{i}"))
+    res = sanity_gate(model, base, bool(g.get("higher_is_better", spec["higher_is_better"])), tol)
+    if not g.get("blocking", True):
+        res.values["blocking"] = False
     if label:
         res.detail, res.values["failures"] = f"{label}: {res.detail}", [f"{label}: {f}" for f in res.values["failures"]]
     return res
@@ -421,12 +559,19 @@ def _run_gate(g: Mapping, i: int, spec: Mapping, tol: Tolerances, root: Path, ca
 # Decisions
 # ---------------------------------------------------------------------------------------------
 
-def decide(kind: str, ci_low: float, ci_high: float, direction: str | None = None, margin: float | None = None) -> str:
-    """The statistical verdict from an interval of a - b (gates and seeds are checked by the caller).
+SMALLER_THAN_PAPER = "smaller than the paper reports"
 
-    directional: reproduced if the CI excludes 0 on the paper's side (even if the effect is smaller
-    than the margin); not reproduced if it excludes 0 on the other side or lies inside +-margin.
+
+def decide(kind: str, ci_low: float, ci_high: float, direction: str | None = None, margin: float | None = None,
+           paper_effect: float | None = None) -> str:
+    """The statistical verdict from an interval of a - b (gates, seeds and budgets are checked by the caller).
+
+    directional: reproduced if the CI excludes 0 on the paper's side; not reproduced if it excludes 0
+    on the other side, lies inside +-margin, or lies entirely below the paper's effect (small
+    telescopes: "smaller than the paper reports", even when it includes 0).
     similar: reproduced iff the CI lies inside +-margin, not reproduced iff it lies entirely outside.
+    measurement: ``ci_low == ci_high`` is the measured difference; on the paper's side (beyond the
+    margin when one is given) or not.
     """
     if kind == "similar":
         if -margin < ci_low and ci_high < margin:
@@ -435,11 +580,20 @@ def decide(kind: str, ci_low: float, ci_high: float, direction: str | None = Non
             return NOT_REPRODUCED
         return f"inconclusive: CI crosses the margin ±{margin:g}"
     lo, hi = (ci_low, ci_high) if direction == "greater" else (-ci_high, -ci_low)  # > 0: on the paper's side
+    if kind == "measurement":
+        return REPRODUCED if lo > (margin or 0.0) else NOT_REPRODUCED
     if lo > 0:
         return REPRODUCED
     if hi < 0 or (margin is not None and -margin < lo and hi < margin):
         return NOT_REPRODUCED
+    if paper_effect is not None and hi < abs(paper_effect):
+        return f"{NOT_REPRODUCED}: {SMALLER_THAN_PAPER} ({abs(paper_effect):+g})"
     return "inconclusive: CI includes 0"
+
+
+def verdict_category(verdict: str) -> str:
+    """``reproduced``, ``not reproduced`` or ``inconclusive``: the part before any reason."""
+    return verdict.split(":", 1)[0]
 
 
 @dataclass
@@ -447,40 +601,87 @@ class _Evidence:  # everything but the level: computed once, decided after Holm
     spec: dict
     a: np.ndarray
     b: np.ndarray
-    dist: np.ndarray
-    p: float
+    interval: Interval | None  # None for a measurement
+    half: Interval | None  # at half budget, when every trained arm has half_arrays
+    p: float | None  # None: not an inferential claim (outside Holm)
     gates: list
+    ids_checked: bool
+
+
+def _p(spec: Mapping, iv: Interval) -> float:
+    return iv.equivalence_p(spec["margin"]) if spec["kind"] == "similar" else iv.p_value()
 
 
 def _gather(spec: Mapping, tol: Tolerances, root: Path, cache: dict) -> _Evidence:
     validate_spec(spec)
     cid = spec["id"]
-    a, b = _stack(spec["a"]["arrays"], root, cid, cache), _stack(spec["b"]["arrays"], root, cid, cache)
-    if a.shape[1] != b.shape[1]:
-        raise DataError(f"claim {cid!r}: a has {a.shape[1]} images, b {b.shape[1]}: score both arms on the same test images.")
-    dist = two_level_bootstrap(a, b, tol.n_boot, _seed(cid))
-    p = equivalence_p_value(dist, spec["margin"]) if spec["kind"] == "similar" else bootstrap_p_value(dist)
+    (a, ids_a), (b, ids_b) = _stack(spec["a"]["arrays"], root, cid, cache), _stack(spec["b"]["arrays"], root, cid, cache)
+    checked = _check_pairing(cid, ids_a, ids_b, a.shape[1], b.shape[1])
     gates = [_run_gate(g, i, spec, tol, root, cache) for i, g in enumerate(spec.get("gates", []))]
-    return _Evidence({k: v for k, v in spec.items() if k != "result"}, a, b, dist, p, gates)
+    clean = {k: v for k, v in spec.items() if k != "result"}
+    if spec["kind"] == "measurement":
+        if a.std(0).max() > 0 or b.std(0).max() > 0:
+            raise DataError(f"claim {cid!r}: a measurement claim needs deterministic arrays (equal across seeds); use kind: directional.")
+        return _Evidence(clean, a, b, None, None, None, gates, checked)
+    iv = seed_level_interval(a, b)
+    half = None
+    trained = [k for k in ("a", "b") if spec[k]["trained"]]
+    if trained and all("half_arrays" in spec[k] for k in trained):
+        ha = _stack(spec["a"]["half_arrays"], root, cid, cache)[0] if spec["a"]["trained"] else a
+        hb = _stack(spec["b"]["half_arrays"], root, cid, cache)[0] if spec["b"]["trained"] else b
+        half = seed_level_interval(ha, hb)
+    return _Evidence(clean, a, b, iv, half, _p(spec, iv), gates, checked)
 
 
-def _decide(ev: _Evidence, tol: Tolerances, level: float, p_holm: float) -> dict:
+def _decide(ev: _Evidence, tol: Tolerances, level: float | None, p_holm: float | None) -> dict:
     s = ev.spec
-    lo, hi = percentile_ci(ev.dist, level)
-    failed = [g for g in ev.gates if not g.passed]
-    few = [(len(x), s[k]["label"]) for k, x in (("a", ev.a), ("b", ev.b)) if len(x) < tol.min_seeds]
+    # a non-blocking gate (``blocking: false``: e.g. a working model that loses to a trivial baseline on
+    # another mask or metric than it was trained for) is a caveat next to the verdict, not a veto
+    blocking = [g.passed or g.values.get("blocking", True) for g in ev.gates]
+    failed = [g for g, b in zip(ev.gates, blocking) if not g.passed and b]
+    caveats = [f"caveat: {'; '.join(g.values['failures'])}" for g, b in zip(ev.gates, blocking) if not b]
+    a_mean, b_mean = float(ev.a.mean()), float(ev.b.mean())
+    common = {"a_mean": a_mean, "b_mean": b_mean, "diff": a_mean - b_mean, "n_images": int(ev.a.shape[1]),
+              "n_seeds_a": int(len(ev.a)), "n_seeds_b": int(len(ev.b)), "gates": [asdict(g) for g in ev.gates],
+              "ids_checked": ev.ids_checked}
+    if ev.interval is None:  # a measurement: the numbers themselves, no interval, outside Holm
+        verdict = decide("measurement", a_mean - b_mean, a_mean - b_mean, s.get("direction"), s.get("margin"))
+        if failed:
+            verdict = "inconclusive: " + "; ".join(f"{g.name} gate failed ({'; '.join(g.values['failures'])})" for g in failed)
+        result = {**common, "ci_low": None, "ci_high": None, "p_value": None, "p_holm": None, "alpha": None,
+                  "interval": "measurement (deterministic: no interval)", "verdict": verdict}
+        return {**s, "result": _jsonable(result)}
+    lo, hi = ev.interval.ci(level)
+    stat = decide(s["kind"], lo, hi, s.get("direction"), s.get("margin"), s.get("paper_effect"))
+    trained = [k for k in ("a", "b") if s[k]["trained"]]
+    few = [(len(x), s[k]["label"]) for k, x in (("a", ev.a), ("b", ev.b)) if s[k]["trained"] and len(x) < tol.min_seeds]
+    half = {}
+    if ev.half is not None:
+        hlo, hhi = ev.half.ci(level)
+        half = {"half_diff": ev.half.diff, "half_ci_low": hlo, "half_ci_high": hhi,
+                "half_verdict": decide(s["kind"], hlo, hhi, s.get("direction"), s.get("margin"), s.get("paper_effect"))}
     if failed:
         verdict = "inconclusive: " + "; ".join(f"{g.name} gate failed ({'; '.join(g.values['failures'])})" for g in failed)
-    elif s["a"]["trained"] and s["b"]["trained"] and few:  # trained vs learning-free needs only >= 1 seed
+    elif few:
         n, label = few[0]
-        verdict = f"inconclusive: {n} seed(s) of {label}, need {tol.min_seeds} per arm to compare two trained models"
+        verdict = (f"inconclusive: {n} seed(s) of {label}, need {tol.min_seeds} per trained arm "
+                   f"(the seed-to-seed spread decides; {verdict_category(stat)} on these seeds)")
+    elif trained and tol.require_half_budget and ev.half is None:
+        verdict = f"inconclusive: no half-budget run, so budget stability is unknown ({verdict_category(stat)} at full budget)"
+    elif half and verdict_category(half["half_verdict"]) != verdict_category(stat):
+        verdict = f"inconclusive: verdict changes with the budget ({half['half_verdict']} at half, {stat} at full)"
     else:
-        verdict = decide(s["kind"], lo, hi, s.get("direction"), s.get("margin"))
-    a_mean, b_mean = float(ev.a.mean()), float(ev.b.mean())
-    result = {"diff": a_mean - b_mean, "ci_low": lo, "ci_high": hi, "p_value": ev.p, "p_holm": float(p_holm),
-              "alpha": float(level), "a_mean": a_mean, "b_mean": b_mean, "n_images": int(ev.a.shape[1]),
-              "n_seeds_a": int(len(ev.a)), "n_seeds_b": int(len(ev.b)), "gates": [asdict(g) for g in ev.gates],
-              "verdict": verdict}
+        verdict = stat
+    notes = []
+    pe = s.get("paper_effect")
+    if pe is not None and verdict == REPRODUCED:
+        top = hi if s.get("direction") == "greater" else -lo
+        if top < abs(pe):
+            notes.append(f"{SMALLER_THAN_PAPER} ({abs(pe):+g})")
+    note = "; ".join(notes + caveats)
+    result = {**common, "ci_low": lo, "ci_high": hi, "p_value": ev.p, "p_holm": float(p_holm), "alpha": float(level),
+              "se": ev.interval.se, "df": ev.interval.df, "variance_parts": ev.interval.parts,
+              "interval": f"seed-level t, {ev.interval.df:.1f} df", **half, "note": note, "verdict": verdict}
     return {**s, "result": _jsonable(result)}
 
 
@@ -495,17 +696,16 @@ def evaluate_claim(spec: Mapping, tol: Tolerances, root=None, alpha: float | Non
 
 
 def decide_paper(specs: Sequence[Mapping], tol: Tolerances, root=None, cache: dict | None = None) -> list[dict]:
-    """The claims of one paper, decided together with Holm's step-down (see the module docstring)."""
+    """The claims of one paper, decided together: Holm's step-down over its inferential claims."""
     if len({s.get("paper") for s in specs}) > 1:
         raise ConfigError(f"decide_paper got claims of several papers {sorted({str(s.get('paper')) for s in specs})}: use evaluate_claims.")
     cache = {} if cache is None else cache
     order = sorted(range(len(specs)), key=lambda i: str(specs[i].get("id")))  # ties in p are broken by id
-    evs = [_gather(specs[i], tol, _root(root), cache) for i in order]
-    levels, adj = holm_levels([e.p for e in evs], tol.alpha), holm([e.p for e in evs])
-    out = [None] * len(specs)
-    for j, i in enumerate(order):
-        out[i] = _decide(evs[j], tol, levels[j], adj[j])
-    return out
+    evs = {i: _gather(specs[i], tol, _root(root), cache) for i in order}
+    family = [i for i in order if evs[i].p is not None]
+    levels, adj = holm_levels([evs[i].p for i in family], tol.alpha), holm([evs[i].p for i in family])
+    at = {i: (levels[j], adj[j]) for j, i in enumerate(family)}
+    return [_decide(evs[i], tol, *at.get(i, (None, None))) for i in range(len(specs))]
 
 
 def evaluate_claims(specs: Sequence[Mapping], tol: Tolerances, root=None) -> list[dict]:
@@ -570,27 +770,46 @@ def _g(x) -> str:
     return "–" if x is None else f"{x:.4g}" if _is_num(x) else _md(x)
 
 
+def _interval_text(r: Mapping) -> str:
+    if r.get("ci_low") is None:
+        return f"Δ {r['diff']:+.4g} (measured; deterministic)"
+    return f"Δ {r['diff']:+.4g} [{r['ci_low']:+.4g}, {r['ci_high']:+.4g}] ({1 - r['alpha']:.1%} CI)"
+
+
+def plain_line(rec: Mapping) -> str:
+    """One plain sentence: the verdict, at which budgets, on how much data, the difference and its interval."""
+    r = rec["result"]
+    budget = ""
+    if "half_verdict" in r:
+        same = verdict_category(r["half_verdict"]) == verdict_category(r["verdict"])
+        budget = (f", same verdict at half budget (Δ {r['half_diff']:+.4g})" if same
+                  else f"; at half budget {r['half_verdict']} (Δ {r['half_diff']:+.4g})")
+    note = f"; {r['note']}" if r.get("note") else ""
+    return (f"{r['verdict']}{budget}; {r['n_seeds_a']}×{r['n_seeds_b']} seeds × {r['n_images']} images; "
+            f"{rec['a']['label']} − {rec['b']['label']}: {_interval_text(r)}{note}")
+
+
 def claim_row(rec: Mapping, link_dir: str | None = None) -> list[str]:
     """One table row: claim | tested | metric | paper | ours | gates | verdict."""
     r, a, b = rec["result"], rec["a"], rec["b"]
     cid = f"[`{rec['id']}`]({link_dir})" if link_dir else f"`{rec['id']}`"
     if link_dir and rec.get("link"):
         cid += f" ([figure/table]({link_dir.rstrip('/')}/{rec['link']}))"
-    ours = (f"{_md(a['label'])} {_g(r['a_mean'])} vs {_md(b['label'])} {_g(r['b_mean'])}: "
-            f"Δ {r['diff']:+.4g} [{r['ci_low']:+.4g}, {r['ci_high']:+.4g}] "
-            f"({1 - r['alpha']:.1%} CI; {r['n_seeds_a']}×{r['n_seeds_b']} seeds, {r['n_images']} images)")
+    ours = (f"{_md(a['label'])} {_g(r['a_mean'])} vs {_md(b['label'])} {_g(r['b_mean'])}: {_interval_text(r)}; "
+            f"{r['n_seeds_a']}×{r['n_seeds_b']} seeds, {r['n_images']} images"
+            + (f"; half budget Δ {r['half_diff']:+.4g}" if "half_diff" in r else ""))
     gates = ", ".join(("✓ " if g["passed"] else "✗ ") + g["name"] for g in r["gates"]) or "–"
     metric = f"{_md(rec['metric'])} {'↑' if rec['higher_is_better'] else '↓'}"
     verdict = r["verdict"] if r["verdict"].startswith("inconclusive") else f"**{r['verdict']}**"
+    if r.get("note"):
+        verdict += f" ({r['note']})"
     tested = _md(rec["statement"]) + ("" if rec["statement"] == rec["source"] else f" ({_md(rec['source'])})")
     return [cid, tested, metric, _g(rec.get("paper_value")), ours, gates, _md(verdict)]
 
 
 def claim_line(record: Mapping) -> str:
-    """One Markdown bullet of a decided claim, for a notebook's summary: id, verdict, Δ [CI] (a − b)."""
-    res = record["result"]
-    return (f"- `{record['id']}`: **{res['verdict']}** — Δ {record['metric']} = {res['diff']:+.4g} "
-            f"[{res['ci_low']:+.4g}, {res['ci_high']:+.4g}] ({record['a']['label']} − {record['b']['label']}).")
+    """One Markdown bullet of a decided claim, for a notebook's summary: id and its plain line."""
+    return f"- `{record['id']}`: **{verdict_category(record['result']['verdict'])}** — {plain_line(record)}."
 
 
 def render_claims_markdown(records: Sequence[Mapping], link_dir: str | None = None) -> str:

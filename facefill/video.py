@@ -61,15 +61,22 @@ def pan_zoom_clip(image: np.ndarray, n_frames: int, size: int, zoom: tuple[float
     return frames
 
 
+def _open_writer(iio, path: Path, fps: float):
+    """An H.264 MP4 writer (yuv420p: H and W should be multiples of 16)."""
+    return iio.get_writer(path, format="FFMPEG", fps=fps, codec="libx264", quality=8, macro_block_size=16,
+                          ffmpeg_log_level="error")
+
+
 def write_video(frames: np.ndarray, path: str | Path, fps: float = 10.0) -> Path:
-    """Write uint8 (N, H, W, 3) frames as H.264 MP4 (yuv420p: H and W should be multiples of 16)."""
+    """Write uint8 (N, H, W, 3) frames as H.264 MP4 (yuv420p: H and W should be multiples of 16), atomically."""
+    from .files import atomic_output
+
     iio = _imageio()
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise DataError(f"write_video needs uint8 (N, H, W, 3) frames, got {frames.dtype} {frames.shape}.")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with iio.get_writer(path, fps=fps, codec="libx264", quality=8, macro_block_size=16, ffmpeg_log_level="error") as w:
+    with atomic_output(path) as tmp, _open_writer(iio, tmp, fps) as w:
         for f in frames:
             w.append_data(f)
     return path
@@ -111,24 +118,34 @@ def super_resolve_video(src: str | Path, dst: str | Path, sr_fn: Callable[[np.nd
     shows the LR frame (nearest-neighbour enlarged) | SR, and | HR when ``reference`` frames (the
     ground truth, same count, H×W) are given. Returns frames, sizes and the SR throughput (frames/s,
     model time only, excluding decoding and encoding). ``progress``: a tqdm bar over the frames.
+
+    Streamed: ``batch_size`` frames are decoded, super-resolved and encoded at a time, so memory does
+    not grow with the video's length. The video is written to a temporary file beside ``dst`` and
+    moved into place at the end: an error or Ctrl-C leaves no partial file and ``dst`` as it was.
+    ``dst`` must not be ``src``.
     """
     from tqdm import tqdm
+
+    from .files import atomic_output, same_file
 
     iio = _imageio()
     src, dst = Path(src), Path(dst)
     if batch_size < 1:
         raise ConfigError(f"batch_size={batch_size}: must be >= 1.")
-    out_frames, sr_seconds, n, lr_shape = [], 0.0, 0, None
-    with _open_reader(iio, src) as reader:
+    if same_file(src, dst):
+        raise ConfigError(f"the output {dst} is the input video: choose another output file.")
+    sr_seconds, n, lr_shape, out_shape = 0.0, 0, None, None
+    with _open_reader(iio, src) as reader, atomic_output(dst) as tmp:
         meta = reader.get_meta_data()
         fps = fps or float(meta.get("fps", 10.0))
         total = meta.get("nframes")
+        writer = None
         bar = tqdm(total=int(total) if isinstance(total, (int, float)) and np.isfinite(total) else None,
                    disable=not progress, unit="frame", desc=f"upscale {src.name}")
         buf: list[np.ndarray] = []
 
         def flush():
-            nonlocal sr_seconds, n, lr_shape
+            nonlocal sr_seconds, n, lr_shape, out_shape, writer
             lr = np.stack(buf)
             lr_shape = lr.shape[1:3]
             t0 = time.perf_counter()
@@ -144,31 +161,39 @@ def super_resolve_video(src: str | Path, dst: str | Path, sr_fn: Callable[[np.nd
                     if ref.shape != sr.shape:
                         raise DataError(f"reference frames {ref.shape} do not match the SR frames {sr.shape}.")
                     row.append(ref)
-            out_frames.append(np.concatenate(row, axis=2))
+            out = np.concatenate(row, axis=2) if len(row) > 1 else sr
+            out_shape = out.shape[1:3]
+            if writer is None:
+                writer = _open_writer(iio, tmp, fps)
+            for f in out:
+                writer.append_data(f)
             n += len(lr)
             bar.update(len(lr))
             buf.clear()
 
         try:
-            for frame in reader:
-                frame = np.asarray(frame)
-                if frame.ndim == 2:  # a grey video
-                    frame = np.repeat(frame[..., None], 3, axis=2)
-                buf.append(frame[..., :3])
-                if len(buf) == batch_size:
-                    flush()
-        except (OSError, RuntimeError) as e:
-            raise DataError(f"{src}: decoding failed after {n + len(buf)} frames ({str(e).strip()[:200]}): the file may be truncated.") from None
-        if buf:
-            flush()
-        bar.close()
-    if n == 0:
-        raise DataError(f"{src} has no frames.")
-    if reference is not None and len(reference) != n:
-        raise DataError(f"{len(reference)} reference frames for a video of {n} frames.")
-    frames = np.concatenate(out_frames)
-    write_video(frames, dst, fps)
-    return {"frames": n, "lr_size": tuple(int(s) for s in lr_shape), "out_size": tuple(int(s) for s in frames.shape[1:3]),
+            try:
+                for frame in reader:
+                    frame = np.asarray(frame)
+                    if frame.ndim == 2:  # a grey video
+                        frame = np.repeat(frame[..., None], 3, axis=2)
+                    buf.append(frame[..., :3])
+                    if len(buf) == batch_size:
+                        flush()
+            except (OSError, RuntimeError) as e:
+                raise DataError(f"{src}: decoding failed after {n + len(buf)} frames ({str(e).strip()[:200]}): "
+                                "the file may be truncated.") from None
+            if buf:
+                flush()
+        finally:  # on success, error or Ctrl-C: the bar ends its line, ffmpeg is closed (atomic_output drops the file)
+            bar.close()
+            if writer is not None:
+                writer.close()
+        if n == 0:
+            raise DataError(f"{src} has no frames.")
+        if reference is not None and len(reference) != n:
+            raise DataError(f"{len(reference)} reference frames for a video of {n} frames.")
+    return {"frames": n, "lr_size": tuple(int(s) for s in lr_shape), "out_size": tuple(int(s) for s in out_shape),
             "fps_video": fps, "sr_frames_per_s": n / max(sr_seconds, 1e-9), "path": str(dst)}
 
 

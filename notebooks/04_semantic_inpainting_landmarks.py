@@ -148,7 +148,7 @@ study.context_encoders()
 study.baselines()
 table = run.save_table(study.evaluate(), "results", "Every method on every mask: whole image and hole",
                        notes=["PSNR in dB on [-1, 1], SSIM on [0, 1] (Gaussian window); per-image values in arrays.npz",
-                              "Poisson rows: cv2.seamlessClone, then the known pixels composited back"])
+                              "Poisson rows: cv2.seamlessClone of G(ẑ) into the damaged image (no ground truth in the hole), then the known pixels composited back"])
 display(Markdown((run.output_dir / "results.md").read_text()))
 
 # %%

@@ -249,3 +249,164 @@ def test_console_script_is_declared():
         pytest.skip("the package is not installed (pip install -e .): the `facefill` command is not on PATH")
     r = subprocess.run([exe, "inpaint", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--mask" in r.stdout
+
+
+# --------------------------------------------------------------------------- bad input: nothing of the user's is lost
+
+def _md5s(*paths):
+    import hashlib
+
+    return {str(p): hashlib.md5(Path(p).read_bytes()).hexdigest() for p in paths}
+
+
+def _main(capsys, *args):
+    """cli.main in this process: (return code, stdout, stderr)."""
+    rc = cli.main([str(a) for a in args])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def _one_line_error(err):
+    lines = [l for l in err.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("facefill: error:") and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture
+def user_files(photos, tmp_path):
+    """Copies of the user's photo and a clip in a folder of their own."""
+    import shutil
+
+    from facefill.video import write_video
+
+    shutil.copy(photos / "photo.png", tmp_path / "my.png")
+    write_video(np.random.default_rng(1).integers(0, 255, (4, 32, 48, 3), np.uint8), tmp_path / "myclip.mp4", fps=5)
+    return tmp_path
+
+
+def test_an_output_equal_to_an_input_is_refused_and_the_input_kept(trained, sr_model, user_files, capsys):
+    photo, clip = user_files / "my.png", user_files / "myclip.mp4"
+    before = _md5s(photo, clip)
+    for args in (("inpaint", photo, "--model", trained / "ce", "-o", photo),
+                 ("inpaint", photo, "--model", trained / "ce", "-o", user_files / "r.png", "--hidden", photo),
+                 ("inpaint", photo, "--model", trained / "ce", "-o", user_files / "sub" / ".." / "my.png", "--overwrite"),
+                 ("upscale", photo, "--model", sr_model, "-o", photo, "--overwrite"),
+                 ("upscale", clip, "--model", sr_model, "-o", clip, "--overwrite")):
+        rc, _, err = _main(capsys, *args)
+        assert rc == 2 and "never writes over an input" in _one_line_error(err), args
+    assert _md5s(photo, clip) == before
+    assert not (user_files / "r.png").exists()
+
+
+def test_hidden_equal_to_output_and_existing_outputs_need_overwrite(trained, user_files, capsys):
+    photo, out = user_files / "my.png", user_files / "out.png"
+    rc, _, err = _main(capsys, "inpaint", photo, "--model", trained / "ce", "-o", out, "--hidden", out)
+    assert rc == 2 and "result (-o)" in _one_line_error(err) and not out.exists()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(out)
+    before = _md5s(out)
+    rc, _, err = _main(capsys, "inpaint", photo, "--model", trained / "ce", "-o", out)
+    assert rc == 2 and "--overwrite" in _one_line_error(err) and _md5s(out) == before
+    rc, stdout, err = _main(capsys, "inpaint", photo, "--model", trained / "ce", "-o", out, "--overwrite")
+    assert rc == 0, err
+    assert _md5s(out) != before and str(api.resolve(trained / "ce")) in stdout  # the success line names the model file
+    assert [p.name for p in user_files.iterdir() if "partial" in p.name] == []
+
+
+def test_bad_output_names_are_refused_before_the_model_is_loaded(user_files, capsys):
+    photo, clip = user_files / "my.png", user_files / "myclip.mp4"
+    (user_files / "afile").write_text("x")
+    missing_model = user_files / "no_such_model"  # an output error must come first: nothing was loaded or run
+    cases = [(("inpaint", photo, "-o", user_files / "result"), "no extension"),
+             (("inpaint", photo, "-o", user_files / "x.xyz"), "'.xyz'"),
+             (("upscale", photo, "-o", user_files / "x.mp4"), "image"),
+             (("upscale", clip, "-o", user_files / "x.png"), "video"),
+             (("inpaint", photo, "-o", user_files / "afile" / "out.png"), "is a file, not a folder"),
+             (("inpaint", photo, "-o", user_files), "is a folder")]
+    for args, words in cases:
+        rc, _, err = _main(capsys, *args, "--model", missing_model)
+        line = _one_line_error(err)
+        assert rc == 2 and words in line and "no model" not in line, (args, line)
+
+
+def test_read_only_file_system_is_one_line_and_loses_nothing(trained, user_files, capsys, monkeypatch):
+    import errno
+
+    import facefill.files
+
+    def read_only(src, dst):
+        raise OSError(errno.EROFS, "Read-only file system", str(dst))
+
+    monkeypatch.setattr(facefill.files.os, "replace", read_only)
+    photo = user_files / "my.png"
+    before = _md5s(photo)
+    for args in (("-o", user_files / "r.png"), ("-o", user_files / "r2.png", "--hidden", user_files / "h.png")):
+        rc, _, err = _main(capsys, "inpaint", photo, "--model", trained / "ce", *args)
+        assert rc == 2 and "read-only" in _one_line_error(err)
+    assert _md5s(photo) == before
+    assert sorted(p.name for p in user_files.iterdir()) == ["my.png", "myclip.mp4"]  # no partial files left
+
+
+def test_a_mask_file_of_any_image_type_is_a_mask_not_a_kind(trained, user_files, capsys):
+    mask = np.zeros((300, 560), np.uint8)
+    mask[100:200, 100:200] = 255
+    Image.fromarray(mask).save(user_files / "mask.webp")
+    rc, _, err = _main(capsys, "inpaint", user_files / "my.png", "--model", trained / "ce", "--mask", user_files / "mask.webp",
+                       "-o", user_files / "o.png")
+    line = _one_line_error(err)
+    assert rc == 2 and "a mask image (free-form holes)" in line and "never saw the mask kind" not in line
+    assert cli.is_mask_file(str(user_files / "mask.webp")) and not cli.is_mask_file("centre")
+
+
+def test_unknown_device_is_one_line(trained, user_files, capsys):
+    rc, _, err = _main(capsys, "inpaint", user_files / "my.png", "--model", trained / "ce", "--device", "gpu", "-o", user_files / "o.png")
+    assert rc == 2 and "gpu" in _one_line_error(err)
+
+
+def test_ctrl_c_during_a_video_upscale_leaves_no_partial_file(sr_model, user_files, capsys, monkeypatch):
+    calls = []
+
+    def interrupted(self, images, *a, **k):
+        calls.append(len(images))
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        return np.repeat(np.repeat(images, 2, 1), 2, 2)
+
+    monkeypatch.setattr(api.Model, "upscale", interrupted)
+    before = _md5s(user_files / "myclip.mp4")
+    rc, _, err = _main(capsys, "upscale", user_files / "myclip.mp4", "--model", sr_model, "-o", user_files / "big.mp4",
+                       "--batch-size", "2")
+    assert rc == 130 and "interrupted" in err and "Traceback" not in err
+    assert len([l for l in err.splitlines() if l.startswith("facefill:")]) == 1
+    assert sorted(p.name for p in user_files.iterdir()) == ["my.png", "myclip.mp4"]
+    assert _md5s(user_files / "myclip.mp4") == before
+
+
+def test_large_images_are_upscaled_in_tiles_that_match_the_whole_image(sr_model):
+    model = api.load(sr_model)
+    image = np.random.default_rng(0).integers(0, 255, (1, 40, 56, 3), np.uint8)
+    whole = model.upscale(image, tile=1000)
+    tiled = model.upscale(image, tile=16, margin=8)  # 3×4 tiles with seams inside the image
+    assert tiled.shape == whole.shape == (1, 80, 112, 3)
+    assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1  # margin > the tiny net's receptive field
+
+
+def test_video_upscaling_memory_does_not_grow_with_the_number_of_frames(tmp_path):
+    import tracemalloc
+
+    from facefill.video import super_resolve_video, write_video
+
+    def nearest_x2(frames):
+        return np.repeat(np.repeat(frames, 2, 1), 2, 2)
+
+    peaks = {}  # a 4-frame run first pays for imports and ffmpeg start-up; a video that held its frames would need
+    # 200 × 128 × 320 × 3 bytes = 24.6 MB more at 200 frames than at 20
+    for n in (4, 20, 200):
+        frames = np.random.default_rng(n).integers(0, 255, (n, 64, 80, 3), np.uint8)
+        write_video(frames, tmp_path / f"in{n}.mp4", fps=10)
+        del frames
+        tracemalloc.start()
+        info = super_resolve_video(tmp_path / f"in{n}.mp4", tmp_path / f"out{n}.mp4", nearest_x2, batch_size=8, side_by_side=True)
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert info["frames"] == n and info["out_size"] == (128, 320)
+    assert peaks[200] <= 1.10 * peaks[20], peaks

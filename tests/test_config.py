@@ -192,3 +192,63 @@ def test_bench_refuses_a_zero_batch_size(capsys):
         bench.main(["--batch-size", "0"])
     assert e.value.code == 2
     assert "--batch-size: 0 is not >= 1" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ issue 21: device and precision names
+
+@pytest.mark.parametrize("value", ["auto", "cpu", "cuda", "cuda:0", "cuda:3", "mps"])
+def test_device_names_accepted(value):
+    assert config.device_problem(value) is None
+    assert _check("device", value, "auto") is None
+
+
+def test_pipeline_check_refuses_an_unknown_device_or_precision():
+    bad = yaml.safe_load((ROOT / "params.yaml").read_text())
+    bad["default"]["context_encoder"] = {"device": "gpu", "precision": "fp64"}
+    values = pipeline.notebook_parameters("context_encoder", "default", bad, ROOT)
+    with pytest.raises(ConfigError) as e:
+        pipeline.check_against_notebook("context_encoder", values, ROOT, where="params.yaml default.context_encoder")
+    assert str(e.value).splitlines() == [
+        "params.yaml default.context_encoder: precision='fp64' is not supported: use one of fp32, bf16, fp16, auto (e.g. 'fp32')",
+        "params.yaml default.context_encoder: device='gpu' is not a device: use one of auto, cpu, cuda, cuda:N (e.g. cuda:0) "
+        "or mps, e.g. 'cuda' (or 'auto': CUDA when present, else the CPU)",
+    ]
+
+
+def test_resolve_device_names_the_allowed_values(monkeypatch):
+    from facefill import runtime
+
+    for bad in ("gpu", "cuda1", "CPU", ""):
+        with pytest.raises(ConfigError, match=r"is not a device: use one of auto, cpu, cuda, cuda:N \(e.g. cuda:0\) or mps"):
+            runtime.resolve_device(bad)
+    monkeypatch.setenv("FACEFILL_DEVICE", "gpu")
+    with pytest.raises(ConfigError, match=r"^FACEFILL_DEVICE='gpu' is not a device"):
+        runtime.resolve_device("auto")
+    monkeypatch.delenv("FACEFILL_DEVICE")
+    assert str(runtime.resolve_device("cpu")) == "cpu"
+    with pytest.raises(ConfigError, match=r"^precision='fp64' is not supported: use one of fp32, bf16, fp16, auto"):
+        runtime.resolve_precision("fp64", runtime.resolve_device("cpu"))
+
+
+def test_a_bad_device_on_the_command_line_is_one_line(capsys):
+    from facefill import bench
+
+    assert pipeline.main(["estimate", "--device", "gpu", "--stages", "context_encoder"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("facefill: error: device='gpu' is not a device: use one of auto, cpu, cuda")
+    assert bench.main(["--device", "gpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("facefill: error: device='gpu' is not a device")
+
+
+def test_bench_help_lists_the_models(capsys):
+    from facefill import bench
+
+    with pytest.raises(SystemExit):
+        bench.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in ("ce128", "mce250_add", "dcgan64", "semantic64", "srgan64x2"):
+        assert name in text, name
+    with pytest.raises(SystemExit) as e:
+        bench.main(["--models", "ce999"])
+    assert e.value.code == 2 and "unknown model(s) ['ce999']; choose from ce128" in capsys.readouterr().err

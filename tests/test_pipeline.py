@@ -153,3 +153,134 @@ def test_every_dvc_plot_reads_a_committed_history_with_its_columns():
         columns = set(pd.read_csv(ROOT / path, nrows=1).columns)
         wanted = [axes["x"], *axes["y"]]
         assert set(wanted) <= columns, f"{path}: no column(s) {sorted(set(wanted) - columns)}"
+
+
+# --------------------------------------------------------------------------- issue 21: Ctrl-C, failure footer, run manifest
+
+_FAKE_RUN = """
+import logging, os, signal, sys, warnings
+import papermill
+from facefill import pipeline
+
+def execute_notebook(src, dst, **kw):
+    out = os.path.dirname(dst)
+    open(os.path.join(out, "table.csv"), "w").write("written before the interrupt")
+    if {ckpt!r}:
+        os.makedirs({ckpt!r}, exist_ok=True)
+        open(os.path.join({ckpt!r}, "last.pt"), "wb").write(b"weights")
+    try:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the kernel runs
+        signal.pause()
+    finally:  # what papermill / jupyter_client say while they shut the kernel down
+        logging.getLogger("jupyter_client").error("Traceback (most recent call last): ZMQError: Socket operation on non-socket")
+        logging.getLogger("papermill").warning("Traceback (most recent call last): KeyboardInterrupt")
+        warnings.warn("Traceback (most recent call last): kernel died")
+
+papermill.execute_notebook = execute_notebook
+sys.exit(pipeline.main(["run", "context_encoder", "--profile", "smoke", "--output-dir", {out!r}, "--checkpoint-dir", {ckpt_dir!r}]))
+"""
+
+
+@pytest.mark.parametrize("with_checkpoints", [False, True])
+def test_ctrl_c_during_a_run_is_one_line_and_exit_130(tmp_path, with_checkpoints):
+    import subprocess
+    import sys
+
+    out, ckpts = tmp_path / "out", tmp_path / "models"
+    code = _FAKE_RUN.format(out=str(out), ckpt_dir=str(ckpts), ckpt=str(ckpts) if with_checkpoints else "")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert done.stderr.count("\n") == 1, done.stderr  # one line
+    if with_checkpoints:
+        assert done.stderr == (f"facefill: stage context_encoder stopped by Ctrl-C; the checkpoints in {ckpts} are kept; "
+                               "rerun the same command to resume from them.\n")
+    else:
+        assert done.stderr == (f"facefill: stage context_encoder stopped by Ctrl-C; no checkpoint was written to {ckpts}; "
+                               "rerun the same command to start again.\n")
+    assert "table.csv" in pipeline.read_manifest(out)  # the interrupted run's files are recorded as its own
+
+
+def test_a_failed_run_says_only_what_is_true_and_records_its_files(tmp_path, monkeypatch, capsys):
+    def fails(src, dst, **kw):
+        (Path(dst).parent / "partial.csv").write_text("x")
+        raise papermill.PapermillExecutionError(3, 4, "boom", "DataError", "no faces", [])
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(papermill, "execute_notebook", fails)
+    out, ckpts = tmp_path / "out", tmp_path / "models"
+    rc = pipeline.main(["run", "context_encoder", "--profile", "smoke", "--output-dir", str(out), "--checkpoint-dir", str(ckpts)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.splitlines() == [
+        "facefill: error: 00_context_encoder.ipynb failed in cell 4: DataError: no faces",
+        f"The executed copy with the traceback is {out / '00_context_encoder.ipynb'}; no checkpoint was written to {ckpts}; "
+        "rerun the same command to start again once the cause is fixed.",
+    ]
+    assert "dvc repro" not in err and "are kept" not in err
+    assert pipeline.read_manifest(out) == ["00_context_encoder.ipynb", "partial.csv"]
+    # the rerun may replace exactly those files
+    assert pipeline.prepare_output_dir(out, ckpts, ROOT, "context_encoder") == out
+
+
+def test_ctrl_c_in_prepare_is_one_line_and_exit_130(monkeypatch, capsys):
+    from facefill import data
+
+    def interrupted(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data, "_prepare_dataset", interrupted)
+    monkeypatch.chdir(ROOT)
+    assert pipeline.main(["prepare"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("facefill: prepare stopped by Ctrl-C; nothing new was written to ")
+    assert err.rstrip().endswith("rerun the same command to prepare the rest")
+
+
+def test_run_help_documents_every_option(capsys):
+    with pytest.raises(SystemExit):
+        pipeline.main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for what in ("--profile {smoke,default,paper} parameter profile", "--output-dir DIR where the executed notebook",
+                 "--checkpoint-dir DIR where training checkpoints go"):
+        assert what in text, what
+
+
+def test_the_kernel_starts_quietly():
+    """No `[IPKernelApp] WARNING ... TCP without encryption` line on every run: encrypted sockets where pyzmq
+    can, and the kernel's own log (also its socket tracebacks after a Ctrl-C) off the terminal."""
+    import zmq
+
+    opts = pipeline._kernel_options()
+    assert opts["extra_arguments"] == ["--IPKernelApp.log_level=CRITICAL"]
+    if zmq.has("curve"):
+        assert opts["config"]["KernelManager"]["transport_encryption"] == "auto"
+
+
+@pytest.mark.slow
+def test_a_real_kernel_prints_no_kernel_log_lines(tmp_path, capfd):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print('hello from the kernel')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "t.ipynb"
+    nbformat.write(nb, path)
+    with pipeline.kernel_output_to_stderr():
+        papermill.execute_notebook(str(path), str(path), kernel_name="python3", progress_bar=False, log_output=True,
+                                   **pipeline._kernel_options())
+    out, err = capfd.readouterr()
+    assert "hello from the kernel" in err and "IPKernelApp" not in out + err and "encryption" not in out + err
+
+
+def test_dvc_yaml_code_deps_are_written_by_the_command():
+    """`python -m facefill.pipeline deps --write` keeps every stage's package deps complete; here it finds nothing to add."""
+    assert pipeline.write_deps(ROOT, check=True) == []
+
+
+def test_display_stand_ins_are_not_echoed_from_the_kernel():
+    import logging
+
+    rec = lambda m: logging.LogRecord("papermill", logging.INFO, "", 0, m, None, None)  # noqa: E731
+    assert not pipeline._is_kernel_text(rec("<IPython.core.display.Image object>"))
+    assert not pipeline._is_kernel_text(rec("<IPython.core.display.Markdown object>\n"))
+    assert not pipeline._is_kernel_text(rec("Executing Cell 3-----"))
+    assert pipeline._is_kernel_text(rec("resuming from models/x/last.pt at step 3/6"))

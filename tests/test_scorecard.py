@@ -9,8 +9,8 @@ import yaml
 from facefill.scorecard import main
 from facefill.verdicts import Tolerances, evaluate_claims, write_claims
 
-VERDICTS = {"confidence": 0.95, "n_boot": 500, "min_seeds": 3, "convergence_min_points": 20, "convergence_tail": 0.2,
-            "convergence_max_gain": 0.02, "convergence_max_above_min": 0.05}
+VERDICTS = {"confidence": 0.95, "min_seeds": 3, "require_half_budget": False, "convergence_min_points": 20,
+            "convergence_window": 5, "convergence_max_above_min": 0.05}
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_tampered_array_fails(project, capsys):
 
 
 def test_changed_tolerances_fail(project, capsys):
-    (project / "params.yaml").write_text(yaml.safe_dump({"profile": "smoke", "seed": 0, "verdicts": {**VERDICTS, "n_boot": 400}}))
+    (project / "params.yaml").write_text(yaml.safe_dump({"profile": "smoke", "seed": 0, "verdicts": {**VERDICTS, "confidence": 0.9}}))
     assert main(["--root", str(project)]) == 2
     assert "Rerun `dvc repro`" in capsys.readouterr().err
 
@@ -122,3 +122,16 @@ def test_claims_a_profile_did_not_score_are_listed_not_dropped():
     assert untested_claims("semantic_landmarks", expanded) == []
     assert [c["id"] for c in untested_claims("semantic_landmarks", expanded[2:])] == [families[0]]
     assert untested_claims("a_users_own_paper", []) == []  # no study file: nothing to compare with
+
+
+def test_redecide_rewrites_claims_after_a_change_of_rules_and_says_so(project, capsys):
+    (project / "params.yaml").write_text(yaml.safe_dump({"profile": "smoke", "seed": 0, "verdicts": {**VERDICTS, "confidence": 0.9}}))
+    assert main(["--root", str(project)]) == 2  # stale under the new rules
+    assert main(["--root", str(project), "--redecide"]) == 0, capsys.readouterr().err
+    recs = json.loads((project / "reports" / "00_x" / "claims.json").read_text())
+    assert all(r["result"]["redecided_after_run"] for r in recs) and recs[0]["result"]["alpha"] == pytest.approx(0.1 / 2)
+    assert main(["--root", str(project)]) == 0  # now consistent, and the flag survives a plain recomputation
+    md = (project / "reports" / "SCORECARD.md").read_text()
+    assert "**Re-decided after their runs:** the claims of `00_x`" in md
+    assert "| pathak2016 | 1 | 1 | 0 |" in md  # the per-paper summary
+    assert "- `ce.beats_telea`: reproduced;" in md  # the plain line

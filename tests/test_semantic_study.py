@@ -39,14 +39,16 @@ def test_claims_follow_the_paper_and_the_gates(tmp_path):
     assert specs["landmarks.reference_vs_mean_shape.left"]["gates"] == []  # two learning-free arms
     assert specs["ours_vs_tv.psnr.random"]["metric"] == "psnr_hole"
     rec = {r["id"]: r["result"] for r in verdicts.evaluate_claims(list(specs.values()), verdicts.Tolerances(), root=tmp_path)}
-    assert rec["ours_vs_tv.psnr.center"]["verdict"] == "reproduced"  # gates pass, ours ≫ TV
+    # gates pass and ours ≫ TV, but from one DCGAN: the seed-to-seed spread is unknown, so it is not decided
+    assert rec["ours_vs_tv.psnr.center"]["verdict"].startswith("inconclusive: 1 seed(s) of ours")
+    assert rec["ours_vs_tv.psnr.center"]["verdict"].endswith("reproduced on these seeds)")
     assert rec["ours_vs_si.ssim.left"]["verdict"].startswith("inconclusive: 1 seed(s)")  # one DCGAN: two trained arms
     assert rec["landmarks.reference_vs_mean_shape.center"]["verdict"] == "not reproduced"  # 8 px vs 5 px
-    assert rec["landmarks.ours_vs_mean_shape.center"]["verdict"] == "reproduced"
+    assert rec["landmarks.ours_vs_mean_shape.center"]["verdict"].startswith("inconclusive: 1 seed(s) of ours")
 
 
-def test_a_dcgan_still_learning_fails_the_convergence_gate(tmp_path):
-    s = _study(tmp_path, np.linspace(0, 0.9, 10))  # the face share still rising at the end
+def test_a_dcgan_that_ends_below_its_best_fails_the_convergence_gate(tmp_path):
+    s = _study(tmp_path, np.r_[np.linspace(0, 0.9, 4), [0.9] * 3, [0.6] * 3])  # the face share fell from 0.9 to 0.6
     rec = {r["id"]: r["result"] for r in verdicts.evaluate_claims(s.claim_specs(), verdicts.Tolerances(), root=tmp_path)}
     assert rec["ours_vs_tv.psnr.center"]["verdict"].startswith("inconclusive: convergence gate failed")
     assert rec["landmarks.reference_vs_mean_shape.center"]["verdict"] == "not reproduced"  # no model, no gate

@@ -139,16 +139,32 @@ def truncate(path):
     path.write_bytes(data[: len(data) // 2])
 
 
-def test_corrupt_last_resumes_from_previous(images, tmp_path, notices):
+class Killed(BaseException):
+    """The process dies (kill -9, power cut) at this point: nothing after it runs."""
+
+
+def test_corrupt_last_resumes_from_previous(images, tmp_path, notices, monkeypatch):
     whole = tiny_task()
     fit(whole, images, cfg(), tmp_path / "whole")
 
+    # killed in the save at step 4 after the new last.pt is in place, before previous.pt (step 2) is deleted
+    saves = {"n": 0}
+
+    def killed_on_the_second_save(prev):
+        saves["n"] += 1
+        if saves["n"] == 2:
+            raise Killed
+        prev.unlink(missing_ok=True)
+
+    real_drop = train._drop_previous
+    monkeypatch.setattr(train, "_drop_previous", killed_on_the_second_save)
     run = tmp_path / "run"
-    with pytest.raises(Interrupted):
-        fit(ctrl_c_at(tiny_task(), 6), images, cfg(), run)  # checkpoints at 2 and 4: last.pt = 4, previous.pt = 2
+    with pytest.raises(Killed):
+        fit(tiny_task(), images, cfg(), run)
+    monkeypatch.setattr(train, "_drop_previous", real_drop)  # the process that resumes is a fresh one
     ckpts = run / "checkpoints"
-    assert load_checkpoint(ckpts / "previous.pt")["step"] == 2
-    truncate(ckpts / "last.pt")  # e.g. a crash during a non-atomic copy
+    assert load_checkpoint(ckpts / "last.pt")["step"] == 4 and load_checkpoint(ckpts / "previous.pt")["step"] == 2
+    truncate(ckpts / "last.pt")  # and later last.pt is damaged, e.g. by a crash during a non-atomic copy
 
     notices.clear()
     resumed = tiny_task()
@@ -176,12 +192,28 @@ def test_corrupt_last_and_previous_start_afresh(images, tmp_path, notices):
     assert list(hist["step"]) == [1, 2, 3, 4, 5, 6] and load_checkpoint(ckpts / "last.pt")["step"] == 6
 
 
-def test_each_save_keeps_the_previous_checkpoint(images, tmp_path):
+def test_a_save_keeps_the_previous_checkpoint_only_while_it_swaps(images, tmp_path, monkeypatch):
+    seen = []  # what the folder holds at the moment a save deletes previous.pt
+
+    def drop(prev):
+        seen.append((sorted(p.name for p in prev.parent.iterdir()), load_checkpoint(prev)["step"] if prev.exists() else None))
+        prev.unlink(missing_ok=True)
+
+    monkeypatch.setattr(train, "_drop_previous", drop)
     fit(tiny_task(), images, cfg(), tmp_path)
     ckpts = tmp_path / "checkpoints"
+    assert seen == [(["last.pt"], None), (["last.pt", "previous.pt"], 2), (["last.pt", "previous.pt"], 4)]
     assert load_checkpoint(ckpts / "last.pt")["step"] == 6
-    assert load_checkpoint(ckpts / "previous.pt")["step"] == 4
-    assert sorted(p.name for p in ckpts.iterdir()) == ["last.pt", "model.pt", "previous.pt"]  # no temp files left (model.pt: the export)
+    # steady state: one checkpoint and the export, no previous.pt, no temp files (was last + previous + model)
+    assert sorted(p.name for p in ckpts.iterdir()) == ["last.pt", "model.pt"]
+
+
+def test_a_previous_checkpoint_of_an_older_layout_goes_at_the_next_save(images, tmp_path):
+    fit(tiny_task(), images, cfg(steps=4), tmp_path)
+    ckpts = tmp_path / "checkpoints"
+    (ckpts / "previous.pt").write_bytes((ckpts / "last.pt").read_bytes())  # as earlier versions left it
+    fit(tiny_task(), images, cfg(steps=6), tmp_path)  # resumes at 4, saves at 6
+    assert sorted(p.name for p in ckpts.iterdir()) == ["last.pt", "model.pt"]
 
 
 # --------------------------------------------------------------------------- read-only folders
@@ -249,7 +281,7 @@ def test_only_the_most_recent_stale_checkpoint_is_kept(images, tmp_path, notices
     assert sorted(p.name for p in ckpts.glob("stale-*.pt")) == [f"stale-{fp4}.pt"]
     assert notices[0].endswith(f"; deleted 1 older stale checkpoint(s), {mb} freed")
     assert (ckpts / "unrelated.pt").exists()
-    assert sorted(p.name for p in ckpts.iterdir()) == ["last.pt", "model.pt", "previous.pt", f"stale-{fp4}.pt", "unrelated.pt"]
+    assert sorted(p.name for p in ckpts.iterdir()) == ["last.pt", "model.pt", f"stale-{fp4}.pt", "unrelated.pt"]
 
 
 def test_shorter_run_moves_the_longer_checkpoint_aside(images, tmp_path, notices):

@@ -62,6 +62,13 @@ class ArrayStore:
         self.path = Path(output_dir) / "arrays.npz"
         self.rel = project_path(self.path, root)
         self.arrays: dict[str, np.ndarray] = {}
+        self.ids: dict[str, np.ndarray] = {}  # dataset -> test-image ids (content hashes), saved beside its arrays
+
+    def set_images(self, dataset: str, images) -> np.ndarray:
+        """Record the test images the arrays of ``dataset`` are scored on: every array of it is saved with
+        their ids (:func:`image_ids`), and a claim pairing two arms checks that the ids match."""
+        self.ids[dataset] = image_ids(images)
+        return self.ids[dataset]
 
     @staticmethod
     def key(dataset: str, method: str, metric: str, seed: int | None = None) -> str:
@@ -80,5 +87,24 @@ class ArrayStore:
         return f"{self.rel}:{k}"
 
     def save(self) -> Path:
-        np.savez_compressed(self.path, **self.arrays)
+        from ..verdicts import IDS_SUFFIX
+
+        out = dict(self.arrays)
+        for k, v in self.arrays.items():
+            ids = self.ids.get(k.split("__", 1)[0])
+            if ids is not None:
+                if len(ids) != len(v):
+                    raise ConfigError(f"array {k} has {len(v)} values but its dataset has {len(ids)} test images: "
+                                      "score every method on all of them.")
+                out[k + IDS_SUFFIX] = ids
+        np.savez_compressed(self.path, **out)
         return self.path
+
+
+def image_ids(images) -> np.ndarray:
+    """One short id per image: a hash of its pixels (uint8 arrays or float tensors, NHWC or NCHW), so two
+    arrays scored on other images, or on the same images in another order, can never be paired."""
+    import hashlib
+
+    x = images.detach().cpu().numpy() if hasattr(images, "detach") else np.asarray(images)
+    return np.array([hashlib.sha1(np.ascontiguousarray(im).tobytes()).hexdigest()[:16] for im in x])

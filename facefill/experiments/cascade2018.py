@@ -168,6 +168,7 @@ class CascadeStudy(ContextEncoderStudy):
     def evaluate(self) -> pd.DataFrame:
         truth, masks = self.tensor("main"), self.masks["main"]
         rows, self.filled = [], {}
+        self.store.set_images("main", truth)
         fills = {(arm, r.seed): self.fill(r.task, truth, masks) for arm in LARGE for r in self.by_arm[arm]}
         fills |= {(name, None): f for name, f in baselines.fill_all(truth, masks, self.train_mean).items()}
         fills |= {(name, None): f for name, f in self.prefills(truth, masks).items()}
@@ -243,12 +244,9 @@ class CascadeStudy(ContextEncoderStudy):
             gates = [g for arm in ([SMALL] if "CCE" in arms else []) + arms for g in convergence(arm)]
             gates += [{"type": "sanity", "label": self.label(arm), "model": refs("main", arm, "psnr"), "higher_is_better": True,
                        "baselines": {b: self.store.ref("main", b, "psnr") for b in baselines.TRIVIAL}} for arm in arms]
-            specs.append({"id": c["id"], "paper": KEY, "statement": c["statement"], "source": c["source"], "metric": c["metric"],
-                          "higher_is_better": c["higher_is_better"], "kind": c["kind"], "direction": c.get("direction"),
-                          "margin": c.get("margin"), "paper_value": c.get("paper_value"),
-                          "a": {"label": self.label(c["a"]), "trained": True, "arrays": refs(c["dataset"], c["a"], c["metric"])},
-                          "b": {"label": self.label(c["b"]), "trained": True, "arrays": refs(c["dataset"], c["b"], c["metric"])},
-                          "gates": gates})
+            specs.append(self.claim_spec(c, {"label": self.label(c["a"]), "trained": True, "arrays": refs(c["dataset"], c["a"], c["metric"])},
+                                         {"label": self.label(c["b"]), "trained": True, "arrays": refs(c["dataset"], c["b"], c["metric"])},
+                                         gates))
         return specs
 
     # ------------------------------------------------------------------ report

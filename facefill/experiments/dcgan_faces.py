@@ -34,6 +34,7 @@ import torch
 
 from .. import data
 from ..adversarial import predict
+from ..codehash import code_fingerprint
 from ..config import PROFILES, check_keys, load_params, pick, repo_root, section
 from ..errors import ConfigError, FacefillError
 from ..models.dcgan import DCGANConfig, DCGANTask, sample_z
@@ -90,10 +91,13 @@ def _configs(p: dict) -> tuple[DCGANConfig, TrainConfig, FaceShareConfig]:
 
 
 def _is_finished(ckpt: dict, p: dict, n_train: int) -> bool:
-    """Whether checkpoint ``ckpt`` is the finished run of parameters ``p`` (same fingerprint as ``fit`` computes)."""
+    """Whether checkpoint ``ckpt`` is the finished run of parameters ``p`` (same fingerprint as ``fit`` computes:
+    the configs and the training code, with this module as the study since :func:`train` calls ``fit``)."""
     cfg, train_cfg, _ = _configs(p)
     train_cfg = TrainConfig(**{**train_cfg.__dict__, "seed": p["seed"]})
-    return ckpt["fingerprint"] == config_fingerprint(train_cfg, {"dataset": p["dataset"], "n_train": n_train}, cfg) and ckpt["step"] == p["steps"]
+    code = code_fingerprint(DCGANTask, __name__)
+    fingerprint = config_fingerprint(train_cfg, {"dataset": p["dataset"], "n_train": n_train}, cfg, code)
+    return ckpt["fingerprint"] == fingerprint and ckpt["step"] == p["steps"]
 
 
 def train(p: dict, output_dir: Path, checkpoint_dir: Path, data_dir=None, processed_dir="data/processed",

@@ -151,6 +151,7 @@ class MaskedFaceStudy(Study):
     def evaluate(self) -> pd.DataFrame:
         """Fill every test face with every trained run and every baseline; per-image metrics to arrays.npz."""
         truth, masks = data.to_tensor(self.images["test"]), self.masks["test"]
+        self.store.set_images("main", self.images["test"])
         reference = landmarks.reference_descriptors(self.images["test"])  # the originals' descriptors, once
         fills = {(r.arm, r.seed): self.fill(r.task, "test") for r in self.runs}
         fills |= {(name, None): f for name, f in baselines.fill_all(truth, masks, self.train_mean).items()}
@@ -215,21 +216,12 @@ class MaskedFaceStudy(Study):
             for arm in [a] + ([c["b"]] if b_trained else []):
                 gates.append({"type": "sanity", "label": arm, "model": arm_refs(arm, "psnr"), "higher_is_better": True,
                               "baselines": {b: self.store.ref("main", b, "psnr") for b in baselines.TRIVIAL}})
-            specs.append({
-                "id": c["id"], "paper": KEY, "statement": c["statement"], "source": c["source"], "metric": c["metric"],
-                "higher_is_better": c["higher_is_better"], "kind": c["kind"], "direction": c.get("direction"),
-                "margin": c.get("margin"), "paper_value": c.get("paper_value"),
-                "a": {"label": a, "trained": True, "arrays": arm_refs(a, c["metric"])},
-                "b": {"label": c["b"], "trained": b_trained,
-                      "arrays": arm_refs(c["b"], c["metric"]) if b_trained else [self.store.ref("main", c["b"], c["metric"])]},
-                "gates": gates,
-            })
+            specs.append(self.claim_spec(
+                c, {"label": a, "trained": True, "arrays": arm_refs(a, c["metric"])},
+                {"label": c["b"], "trained": b_trained,
+                 "arrays": arm_refs(c["b"], c["metric"]) if b_trained else [self.store.ref("main", c["b"], c["metric"])]},
+                gates))
         return specs
-
-    def decide(self) -> list[dict]:
-        records = verdicts.evaluate_claims(self.claim_specs(), verdicts.Tolerances.from_params())
-        verdicts.write_claims(records, self.run.output_dir / "claims.json")
-        return records
 
     # ------------------------------------------------------------------ report
     def paper_table(self, ablation: pd.DataFrame) -> pd.DataFrame:

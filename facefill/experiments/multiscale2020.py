@@ -196,6 +196,7 @@ class MultiScaleStudy(ContextEncoderStudy):
             splits["transfer_trained"] = (p["transfer_dataset"], f"{p['transfer_dataset']}/")
         for split, (dataset, prefix) in splits.items():
             truth = data.to_tensor(self.images["transfer" if split != "main" else "main"])
+            self.store.set_images(split, truth)
             trained_on = prefix[:-1] or p["dataset"]
             fills, seeds = {}, {}
             for label, runs in self.runs.items():
@@ -277,9 +278,7 @@ class MultiScaleStudy(ContextEncoderStudy):
                 gates.append({"type": "sanity", "label": x["label"], "higher_is_better": True,
                               "model": [self.store.ref(split, x["label"], "psnr", r.seed) for r in self.runs[x["label"]]],
                               "baselines": {bl: self.store.ref(split, bl, "psnr") for bl in baselines.TRIVIAL}})
-            specs.append({"id": c["id"], "paper": KEY, "statement": c["statement"], "source": c["source"], "metric": metric,
-                          "higher_is_better": c["higher_is_better"], "kind": c["kind"], "direction": c.get("direction"),
-                          "margin": c.get("margin"), "paper_value": c.get("paper_value"), "a": a, "b": b, "gates": gates})
+            specs.append(self.claim_spec(c, a, b, gates, metric=metric))
         return specs
 
     def untested(self) -> list[str]:

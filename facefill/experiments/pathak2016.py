@@ -135,6 +135,7 @@ class ContextEncoderStudy(Study):
         self.filled: dict[str, dict[str, torch.Tensor]] = {}
         for split in ("main", "transfer"):
             truth = data.to_tensor(self.images[split])
+            self.store.set_images(split, self.images[split])
             dataset = self.p["dataset"] if split == "main" else self.p["transfer_dataset"]
             fills = {f"{METHOD} seed {r.seed}": self.fill(r.task, self.images[split]) for r in self.runs}
             fills |= baselines.fill_all(truth, self.mask, self.train_mean)
@@ -163,20 +164,10 @@ class ContextEncoderStudy(Study):
                       "step_column": "step", "column": "val_rec", "higher_is_better": False} for r in self.runs]
             gates.append({"type": "sanity", "model": seeds(split, "psnr"), "higher_is_better": True,
                           "baselines": {b: self.store.ref(split, b, "psnr") for b in baselines.TRIVIAL}})
-            specs.append({
-                "id": c["id"], "paper": KEY, "statement": c["statement"], "source": c["source"],
-                "metric": metric, "higher_is_better": c["higher_is_better"], "kind": c["kind"],
-                "direction": c.get("direction"), "margin": c.get("margin"), "paper_value": c.get("paper_value"),
-                "a": {"label": METHOD, "trained": True, "arrays": seeds(split, metric)},
-                "b": {"label": c["b"], "trained": False, "arrays": [self.store.ref(split, c["b"], metric)]},
-                "gates": gates,
-            })
+            specs.append(self.claim_spec(c, {"label": METHOD, "trained": True, "arrays": seeds(split, metric)},
+                                         {"label": c["b"], "trained": False, "arrays": [self.store.ref(split, c["b"], metric)]},
+                                         gates))
         return specs
-
-    def decide(self) -> list[dict]:
-        records = verdicts.evaluate_claims(self.claim_specs(), verdicts.Tolerances.from_params())
-        verdicts.write_claims(records, self.run.output_dir / "claims.json")
-        return records
 
     # ------------------------------------------------------------------ report
     def paper_table(self, table: pd.DataFrame) -> pd.DataFrame:

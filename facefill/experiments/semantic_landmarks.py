@@ -47,9 +47,9 @@ from ..landmarks import landmarks
 from ..masks import make_masks
 from ..models.context_encoder import ContextEncoderConfig, ContextEncoderTask, MaskedContextEncoderTask
 from ..reporting import Run
-from ..runtime import autocast_factory, resolve_precision
 from ..train import TrainConfig, fit
-from . import ArrayStore, deviation_table, project_path, study_data
+from . import deviation_table, project_path
+from .study import Study
 from .dcgan_faces import load_or_train, stage_params
 
 KEY = "semantic_landmarks"
@@ -71,16 +71,74 @@ def one_thread():
         torch.set_num_threads(threads)
 
 
-class SemanticStudy:
+def study_masks(size: int, n: int, seed: int, drop: float) -> dict[str, torch.Tensor]:
+    """The four masks of the study (MASK_KINDS), ``n`` of each, at ``size`` px."""
+    return {"center": make_masks("center", size, n, hole=size // 2), "left": make_masks("left", size, n),
+            "right": make_masks("right", size, n), "random": make_masks("random_pixels", size, n, seed=seed, drop=drop)}
+
+
+def context_encoder_config(kind: str, p: dict) -> ContextEncoderConfig:
+    """The CE's config for mask ``kind`` from the study's parameters ``p``.
+
+    Every method here is scored on the whole hole, so the CE must not see any of it: the centre CE has
+    ``overlap = 0`` (Pathak's 4-px ring would show its encoder 448 of the 1,024 hole pixels it is scored
+    on); the masked CEs drop exactly their mask (their ``overlap`` only weights a band of *known* pixels
+    in the training loss)."""
+    return ContextEncoderConfig(image_size=p["image_size"], hole=p["image_size"] // 2, width=p["ce_width"],
+                                bottleneck=p["ce_bottleneck"], **({"overlap": 0} if kind == "center" else {"output": "image"}))
+
+
+def context_encoder_task(kind: str, p: dict) -> ContextEncoderTask:
+    """The (untrained) CE of mask ``kind`` as the study builds it (:func:`context_encoder_config`)."""
+    ce_cfg = context_encoder_config(kind, p)
+    if kind == "center":
+        return ContextEncoderTask(ce_cfg)
+    mk, kw = {"left": ("left", {}), "right": ("right", {}), "random": ("random_pixels", {"drop": p["random_drop"]})}[kind]
+    return MaskedContextEncoderTask(ce_cfg, mk, kw)
+
+
+def search_completions(search: SemanticInpainter, search_reg: SemanticInpainter, truth: torch.Tensor, masks: torch.Tensor,
+                       device="cpu", autocast=None, record_every: int = 0):
+    """One mask's rows of the latent search: SI, ours (L_d as written, chosen among SI's candidates), the
+    regressor variant and both + Poisson. Returns (completions by method, the select search's result,
+    the regressor search's result, share of faces whose kept candidate L_d changes).
+
+    Poisson blends G(ẑ) into the *damaged* image (the hole never holds ground truth; before issue 27 the
+    destination was the undamaged image, and seamlessClone carried truth into the hole)."""
+    x, mm = truth.to(device), masks.to(device)
+    r_sel = search.inpaint(x, mm, autocast, record_every=record_every)
+    r_reg = search_reg.inpaint(x, mm, autocast)
+    si, picked_si = choose(r_sel, truth, masks)
+    ours, picked = choose(r_sel, truth, masks, search.cfg.lambda_d)
+    n = len(truth)
+    g_si = r_sel.all_generated[torch.arange(n), picked_si]
+    g_ours = r_sel.all_generated[torch.arange(n), picked]
+    damaged = masked(truth, masks)
+    filled = {"SI": si, "ours": ours, "ours (regressor L_d)": r_reg.completed,
+              "SI + Poisson": composite(truth, local.poisson_blend(g_si, damaged, masks), masks),
+              "ours + Poisson": composite(truth, local.poisson_blend(g_ours, damaged, masks), masks)}
+    return filled, r_sel, r_reg, float((picked != picked_si).float().mean())
+
+
+def learning_free(truth: torch.Tensor, masks: torch.Tensor, train_mean: torch.Tensor, train: torch.Tensor,
+                  lr_rank: int, lr_shrink: float) -> dict[str, torch.Tensor]:
+    """One mask's rows of every learning-free method: baselines.TRIVIAL + baselines.CLASSICAL + CLASSICAL."""
+    out = baselines.fill_all(truth, masks, train_mean)
+    with one_thread():
+        tv = local.total_variation(truth, masks)
+    return out | {"TV": tv, "Navier-Stokes": composite(truth, local.opencv(truth, masks, "navier_stokes"), masks),
+                  "LR": local.low_rank(truth, masks, rank=lr_rank, shrink=lr_shrink),
+                  "nearest neighbour": local.nearest_neighbour(truth, masks, train)[0]}
+
+
+class SemanticStudy(Study):
     """Everything notebook 04 computes, from its parameter dict and its :class:`Run`."""
 
+    KEY = KEY  # its "model" is a z-search over the DCGAN stage's generator: SemanticConfig, built below
+
     def __init__(self, params: dict, run: Run):
-        self.p, self.run = params, run
-        self.precision = resolve_precision(params["precision"], run.device)
-        self.autocast = autocast_factory(run.device, self.precision)
-        self.paper = study_data(KEY)
+        super().__init__(params, run)
         self.search_cfg = pick({**params, "landmark": "select"}, SemanticConfig, rename={"lr": "z_lr", "beta1": "z_beta1"})
-        self.store = ArrayStore(run.output_dir, run.root)
         self.out: dict[str, dict[str, torch.Tensor]] = {k: {} for k in MASK_KINDS}
         self.seconds: dict[str, float] = {}
 
@@ -92,8 +150,7 @@ class SemanticStudy:
         self.test_images = data.load_faces(p["dataset"], p["image_size"], "test", p["n_test"], **kw)
         self.truth = data.to_tensor(self.test_images)
         n, s = len(self.truth), p["image_size"]
-        self.masks = {"center": make_masks("center", s, n, hole=s // 2), "left": make_masks("left", s, n),
-                      "right": make_masks("right", s, n), "random": make_masks("random_pixels", s, n, seed=p["seed"], drop=p["random_drop"])}
+        self.masks = study_masks(s, n, p["seed"], p["random_drop"])
         self.train_mean = baselines.train_mean_image(self.train_images)
         self.dcgan_params = stage_params(p["profile"])
         self.run.describe(dataset=f"{p['dataset']} (half-res copy, DCGAN crop)", image_size=s, n_train=len(self.train_images),
@@ -160,19 +217,12 @@ class SemanticStudy:
         search = SemanticInpainter(G, D, cfg)
         search_reg = SemanticInpainter(G, D, SemanticConfig(**{**cfg.__dict__, "landmark": "regressor"}), self.regressor)
         rows, self.results = [], {}
+        n = len(self.truth)
         for kind, m in self.masks.items():
-            x, mm = self.truth.to(dev), m.to(dev)
-            r_sel = search.inpaint(x, mm, self.autocast, record_every=self.p["record_every"] if kind == "center" else 0)
-            r_reg = search_reg.inpaint(x, mm, self.autocast)
-            si, picked_si = choose(r_sel, self.truth, m)
-            ours, picked = choose(r_sel, self.truth, m, cfg.lambda_d)
-            n = len(self.truth)
-            g_si = r_sel.all_generated[torch.arange(n), picked_si]
-            g_ours = r_sel.all_generated[torch.arange(n), picked]
-            self.out[kind] |= {"SI": si, "ours": ours, "ours (regressor L_d)": r_reg.completed,
-                               "SI + Poisson": composite(self.truth, local.poisson_blend(g_si, self.truth, m), m),
-                               "ours + Poisson": composite(self.truth, local.poisson_blend(g_ours, self.truth, m), m)}
-            self.results[kind] = {"sel": r_sel, "reg": r_reg, "changed": float((picked != picked_si).float().mean())}
+            filled, r_sel, r_reg, changed = search_completions(search, search_reg, self.truth, m, dev, self.autocast,
+                                                               self.p["record_every"] if kind == "center" else 0)
+            self.out[kind] |= filled
+            self.results[kind] = {"sel": r_sel, "reg": r_reg, "changed": changed}
             for name, r in (("L_c + L_p (SI, ours)", r_sel), ("L_c + L_p + regressor L_d", r_reg)):
                 rows.append({"mask": kind, "search": name, "seconds": r.seconds, "dlib seconds": r.dlib_seconds,
                              "candidate-steps/s": n * cfg.candidates * cfg.iterations / max(r.seconds, 1e-9)})
@@ -217,13 +267,7 @@ class SemanticStudy:
         p, dev = self.p, self.run.device
         for kind, m in self.masks.items():
             t0 = time.perf_counter()
-            ce_cfg = ContextEncoderConfig(image_size=p["image_size"], hole=p["image_size"] // 2, width=p["ce_width"],
-                                          bottleneck=p["ce_bottleneck"], **({} if kind == "center" else {"output": "image"}))
-            if kind == "center":
-                ce = ContextEncoderTask(ce_cfg)
-            else:
-                mk, kw = {"left": ("left", {}), "right": ("right", {}), "random": ("random_pixels", {"drop": p["random_drop"]})}[kind]
-                ce = MaskedContextEncoderTask(ce_cfg, mk, kw)
+            ce = context_encoder_task(kind, p)
             tc = TrainConfig(steps=p["ce_steps"], batch_size=p["ce_batch_size"], precision=p["precision"], channels_last=p["channels_last"],
                              device=p["device"], seed=p["seed"], checkpoint_every=max(p["ce_steps"] // 2, 1), progress=False)
             fit(ce, self.train_images, tc, self.run.output_dir / f"ce_{kind}", self.run.checkpoint_dir / f"ce_{kind}",
@@ -235,18 +279,14 @@ class SemanticStudy:
     def baselines(self) -> None:
         train_t = data.to_tensor(self.train_images)
         for kind, m in self.masks.items():
-            self.out[kind] |= baselines.fill_all(self.truth, m, self.train_mean)
-            with one_thread():
-                tv = local.total_variation(self.truth, m)
-            self.out[kind] |= {"TV": tv, "Navier-Stokes": composite(self.truth, local.opencv(self.truth, m, "navier_stokes"), m),
-                               "LR": local.low_rank(self.truth, m, rank=self.p["lr_rank"], shrink=self.p["lr_shrink"]),
-                               "nearest neighbour": local.nearest_neighbour(self.truth, m, train_t)[0]}
+            self.out[kind] |= learning_free(self.truth, m, self.train_mean, train_t, self.p["lr_rank"], self.p["lr_shrink"])
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self) -> pd.DataFrame:
         """Per-image SSIM / PSNR (image and hole) of every method on every mask → arrays.npz; mean table."""
         rows = []
         for kind, m in self.masks.items():
+            self.store.set_images(kind, self.test_images)
             for method, filled in self.out[kind].items():
                 f, t = filled.float().cpu(), self.truth
                 vals = {"ssim_image": metrics.ssim((f + 1) / 2, (t + 1) / 2, data_range=1.0),
@@ -298,20 +338,17 @@ class SemanticStudy:
                     gates = [gate_conv, {"type": "sanity", "higher_is_better": True,
                                          "model": [self.store.ref(kind, c["a"], "psnr_hole")],
                                          "baselines": {b: self.store.ref(kind, b, "psnr_hole") for b in baselines.TRIVIAL}}]
-                specs.append({
-                    "id": f"{c['family']}.{kind}", "paper": KEY, "statement": f"{c['statement']} — {kind} mask",
-                    "source": c["source"], "metric": metric, "higher_is_better": metric != "landmark_px", "kind": "directional",
-                    "direction": direction, "margin": None, "paper_value": paper_value,
-                    "a": {"label": c["a"], "trained": trained[c["a"]], "arrays": [self.store.ref(kind, c["a"], metric)]},
-                    "b": {"label": c["b"], "trained": trained[c["b"]], "arrays": [self.store.ref(kind, c["b"], metric)]},
-                    "gates": gates})
+                specs.append(self.claim_spec(
+                    c, {"label": c["a"], "trained": trained[c["a"]], "arrays": [self.store.ref(kind, c["a"], metric)]},
+                    {"label": c["b"], "trained": trained[c["b"]], "arrays": [self.store.ref(kind, c["b"], metric)]}, gates,
+                    id=f"{c['family']}.{kind}", statement=f"{c['statement']} — {kind} mask", metric=metric,
+                    higher_is_better=metric != "landmark_px", kind="directional", direction=direction, margin=None,
+                    paper_value=paper_value))
         return specs
 
     def decide(self) -> list[dict]:
         self.store.save()
-        records = verdicts.evaluate_claims(self.claim_specs(), verdicts.Tolerances.from_params())
-        verdicts.write_claims(records, self.run.output_dir / "claims.json")
-        return records
+        return super().decide()
 
     # ------------------------------------------------------------------ report
     def paper_table(self, table: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -39,9 +39,9 @@ from ..errors import ConfigError
 from ..models.srgan import Discriminator, Generator, SRGANConfig, SRGANTask, SRResNetTask, make_lr, n_params, rgb_to_y, sr_metrics, upscale
 from ..perceptual import ContentLoss, ContentLossConfig, calibrate_content_scale
 from ..reporting import Run, compare
-from ..runtime import autocast_factory, resolve_precision
 from ..train import TrainConfig, evaluate_batches, fit
-from . import ArrayStore, deviation_table, project_path, study_data
+from . import deviation_table, project_path
+from .study import Study
 
 KEY = "srgan_faces2020"
 BASELINES = {"nearest": "nearest", "bicubic": "bicubic", "Lanczos": "lanczos"}  # name → PIL resampling
@@ -124,20 +124,17 @@ def occlude(lr_uint8: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- the study
 
-class SRGANStudy:
+class SRGANStudy(Study):
     """Everything notebook 05 computes, from its parameter dict and its :class:`Run`."""
 
+    KEY = KEY  # one SRGANConfig per experiment (scale, HR size): built below, so no CONFIG
+
     def __init__(self, params: dict, run: Run):
-        self.p, self.run = params, run
         self.exps = [Experiment.parse(e) for e in params["experiments"]]
         if not self.exps:
             raise ConfigError("experiments is empty: list at least one dataset/hr_size/scale (the first is the main one).")
+        super().__init__(params, run)
         self.main = self.exps[0]
-        self.precision = resolve_precision(params["precision"], run.device)
-        self.autocast = autocast_factory(run.device, self.precision)
-        self.paper = study_data(KEY)
-        self.seeds = [params["seed"] + k for k in range(params["n_seeds"])]
-        self.store = ArrayStore(run.output_dir, run.root)
         self.cfgs = {e: pick(params | {"hr_size": e.hr, "scale": e.scale}, SRGANConfig) for e in self.exps}
         self.content_base = pick(params, ContentLossConfig)
         self.hr: dict[tuple, dict[str, np.ndarray]] = {}
@@ -250,6 +247,7 @@ class SRGANStudy:
         from ..landmarks import identity_distance
 
         rows = []
+        self.store.set_images(name, truth)
         for label, pred in preds.items():
             method, seed = label if isinstance(label, tuple) else (label, None)
             per = sr_metrics(pred, truth, border)
@@ -308,10 +306,14 @@ class SRGANStudy:
     def _gates(self, exp_tag: str, method: str) -> list[dict]:
         arm = "SRGAN" if method == "SRGAN gain over bicubic" else method
         base = exp_tag.removesuffix("_occluded")
-        runs = [r for r in self.runs if r.exp.tag == base and r.arm == arm]
-        col = "val_content" if arm in ("SRGAN", "control") else "val_mse"
+        # every model the claim rests on: the arm's own runs and, for the arms that start from it, the SRResNet
+        starts = () if arm == "SRResNet" else ("SRResNet",)
+        runs = [r for r in self.runs if r.exp.tag == base and (r.arm == arm or r.arm in starts)]
+
+        def col(r):
+            return "val_content" if r.arm in ("SRGAN", "control") else "val_mse"
         return [{"type": "convergence", "label": f"{r.arm} {r.exp.tag} seed {r.seed}", "history": project_path(r.history_path, self.run.root),
-                 "step_column": "step", "column": col, "higher_is_better": False} for r in runs]
+                 "step_column": "step", "column": col(r), "higher_is_better": False} for r in runs]
 
     def claim_specs(self) -> list[dict]:
         specs, tags = [], {e.tag for e in self.exps} | {f"{self.main.tag}_occluded"}
@@ -327,16 +329,8 @@ class SRGANStudy:
                     gates.append({"type": "sanity", "label": f"{arm} ({t})", "higher_is_better": True,
                                   "model": [self.store.ref(t, arm, "psnr_y", s) for s in self.seeds],
                                   "baselines": {b: self.store.ref(t, b, "psnr_y") for b in TRIVIAL}})
-            specs.append({"id": c["id"], "paper": KEY, "statement": c["statement"], "source": c["source"], "metric": c["metric"],
-                          "higher_is_better": c["higher_is_better"], "kind": c["kind"], "direction": c.get("direction"),
-                          "margin": c.get("margin"), "paper_value": c.get("paper_value"),
-                          "a": self._arm(ta, ma, c["metric"]), "b": self._arm(tb, mb, c["metric"]), "gates": gates})
+            specs.append(self.claim_spec(c, self._arm(ta, ma, c["metric"]), self._arm(tb, mb, c["metric"]), gates))
         return specs
-
-    def decide(self) -> list[dict]:
-        records = verdicts.evaluate_claims(self.claim_specs(), verdicts.Tolerances.from_params())
-        verdicts.write_claims(records, self.run.output_dir / "claims.json")
-        return records
 
     # ------------------------------------------------------------------ report
     def results(self, table: pd.DataFrame, experiment: str) -> pd.DataFrame:

@@ -45,11 +45,23 @@ def biharmonic(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(out).float().permute(0, 3, 1, 2).mul(2).sub(1).clamp(-1, 1)
 
 
+def _hide(images_u8: np.ndarray, masks_u8: np.ndarray) -> np.ndarray:
+    """uint8 (N, H, W, 3) images with every hidden pixel set to the mean colour of that image's known pixels."""
+    out = images_u8.copy()
+    for im, m in zip(out, masks_u8):
+        known = m == 0
+        im[~known] = np.round(im[known].mean(0)) if known.any() else 128
+    return out
+
+
 def opencv(images: torch.Tensor, masks: torch.Tensor, method: str = "telea", radius: int = 3) -> torch.Tensor:
+    """``cv2.inpaint``. OpenCV reads the values of hidden pixels within 2 px of the image border (measured:
+    ``tests/test_no_peek.py``; left/right halves and random pixels reach it), so they are set to the image's
+    mean known colour first: no hidden value can reach the fill."""
     check_masks(masks, images)
     flag = {"telea": cv2.INPAINT_TELEA, "navier_stokes": cv2.INPAINT_NS}[method]
-    imgs = to_uint8(images.float().cpu())
     ms = _masks_u8(masks.expand(images.shape[0], -1, -1, -1))
+    imgs = _hide(to_uint8(images.float().cpu()), ms)
     return to_tensor(np.stack([cv2.inpaint(np.ascontiguousarray(im), m, radius, flag) for im, m in zip(imgs, ms)]))
 
 
@@ -101,9 +113,15 @@ def nearest_neighbour(images: torch.Tensor, masks: torch.Tensor, train: torch.Te
 
 def poisson_blend(generated: torch.Tensor, images: torch.Tensor, masks: torch.Tensor, pad: int = 8, dilate: int = 1) -> torch.Tensor:
     """Yeh et al.'s post-processing: ``cv2.seamlessClone`` of G(ẑ) into the damaged image over the
-    (dilated) hole; the known pixels outside the dilated hole are kept exactly."""
+    (dilated) hole; the known pixels outside the dilated hole are kept exactly.
+
+    The destination is the *damaged* image: its hidden pixels are replaced by G(ẑ) whatever ``images``
+    holds there. seamlessClone takes the boundary values and, in a band inside the mask, the gradients
+    from its destination, so a destination holding the ground truth in the hole would put truth into
+    the output (notebook 04's "+ Poisson" rows did, until issue 27; ``tests/test_no_peek.py``)."""
     check_masks(masks, images)
-    src, dst = to_uint8(generated.float().cpu()), to_uint8(images.float().cpu())
+    damaged = images.float().cpu() * (1 - masks.float().cpu()) + generated.float().cpu() * masks.float().cpu()
+    src, dst = to_uint8(generated.float().cpu()), to_uint8(damaged)
     ms = _masks_u8(masks.expand(images.shape[0], -1, -1, -1))
     out = []
     kernel = np.ones((2 * dilate + 1, 2 * dilate + 1), np.uint8)

@@ -239,7 +239,9 @@ class CentreHole:
     """Hooks of an :class:`~facefill.adversarial.InpaintingTask` whose generator predicts the centre
     hole patch (``cfg.hole_box``; the encoder sees the hole shrunk by ``cfg.overlap``) and whose
     discriminator judges that patch. ``masks`` may be ``None`` (the centre hole) or masks whose
-    holes lie inside the hole box (only those pixels are replaced)."""
+    holes lie inside the hole box (only those pixels are replaced). The encoder never sees a pixel
+    of ``masks``: a mask wider than the dropped square (the whole hole, with ``overlap`` > 0) is
+    dropped as well (tests/test_no_peek.py)."""
 
     mask_kinds = ("centre",)  # the masks it is trained on (facefill.api: `facefill inpaint` refuses others)
 
@@ -247,7 +249,8 @@ class CentreHole:
         return Step(real=crop_centre(images, self.cfg), images=images)
 
     def drop(self, images: torch.Tensor, masks=None) -> torch.Tensor:
-        return drop_centre(images, self.cfg)
+        dropped = drop_centre(images, self.cfg)
+        return dropped if masks is None else drop_region(dropped, masks)
 
     def fake_view(self, output: torch.Tensor, step: Step) -> torch.Tensor:
         return output

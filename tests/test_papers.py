@@ -1,0 +1,32 @@
+"""The paper registry (facefill.papers) is the one list of papers: everything else agrees with it."""
+import importlib
+from pathlib import Path
+
+import yaml
+
+from facefill import api, bench, papers, pipeline
+from facefill.config import load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_list_of_papers_is_the_registry():
+    sections = [p.section for p in papers.PAPERS]
+    assert len(set(sections)) == len(sections)
+    assert list(load_params(ROOT / "params.yaml")["base"]) == sections, "params.yaml base: one section per paper, in order"
+    assert set(bench.STAGES) == set(sections), "bench.STAGES: the workloads of every paper's stage"
+    assert pipeline.NOTEBOOKS == {p.section: p.notebook for p in papers.PAPERS if p.notebook}
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert set(sections) <= set(stages), "dvc.yaml: one stage per paper section"
+
+
+def test_every_entry_points_at_real_files_and_classes():
+    for p in papers.PAPERS:
+        assert (ROOT / "facefill" / "experiments" / f"{p.study}.py").is_file(), p
+        if p.notebook:  # a paper's stage: its YAML holds the published numbers, claims and deviation log
+            assert (ROOT / "facefill" / "experiments" / f"{p.study}.yaml").is_file(), p
+            assert (ROOT / "notebooks" / f"{p.notebook}.py").is_file(), p
+        for t in p.tasks:
+            module, cls = t.split(":")
+            assert hasattr(importlib.import_module(f"facefill.models.{module}"), cls), t
+    assert api.KNOWN_TASKS == papers.known_tasks()
