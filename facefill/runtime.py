@@ -108,20 +108,40 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
-def cpu_has_amx() -> bool:
-    """True when the CPU has AMX tiles (fast bf16 matmuls/convs through oneDNN)."""
+def _cpu_flags() -> set[str]:
     try:
         with open("/proc/cpuinfo") as f:
-            return "amx_bf16" in f.read()
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
     except OSError:
-        return False
+        pass
+    return set()
+
+
+def cpu_has_amx() -> bool:
+    """True when the CPU has AMX tiles (fast bf16 matmuls/convs through oneDNN)."""
+    return "amx_bf16" in _cpu_flags()
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bf16 dot products in hardware (AVX512-BF16 or AMX). Without them
+    oneDNN emulates bf16, and autocast made every network here 8-20x *slower* than fp32
+    (reports/benchmarks/bf16_without_native_support.md)."""
+    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+
+
+#: warned once per process: bf16 asked for on a CPU that emulates it
+_EMULATED_BF16_WARNED = False
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto`` → bf16 on CPUs with AMX, fp32 (TF32 matmuls) on CUDA, else fp32.
+    """``auto`` → bf16 on CPUs with native bf16 (AVX512-BF16 or AMX), fp32 (TF32 matmuls) on CUDA, else fp32.
 
-    ``auto`` is a default, not a promise: whether bf16 pays depends on the model and batch (see
-    ``python -m facefill.bench``); the profiles in params.yaml pin the measured choice. On an H200
+    ``auto`` is what the profiles use wherever bf16 paid on a CPU with native bf16 (1.3-2x, the
+    comments in params.yaml): the same setting then stays fast on a CPU without it, where bf16 is
+    emulated and 8-20x slower (reports/benchmarks/bf16_without_native_support.md). An explicit
+    ``bf16`` on such a CPU is kept but warned about. On an H200
     at batch 64 bf16 autocast ran 0.83–1.16x the speed of fp32 for every model here
     (reports/benchmarks/bench_cuda_h200.txt): these nets are too small to be bound by matmul
     throughput, so fp32 + channels_last is the CUDA default.
@@ -132,12 +152,19 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision != "auto":
         if precision == "fp16" and device.type == "cpu":
             raise ConfigError("precision='fp16' is for CUDA; on a CPU use 'bf16' or 'fp32'.")
+        global _EMULATED_BF16_WARNED
+        if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16() and not _EMULATED_BF16_WARNED:
+            _EMULATED_BF16_WARNED = True
+            import warnings
+
+            warnings.warn("precision='bf16' on a CPU without AVX512-BF16 or AMX: bf16 is emulated here, and training "
+                          "measured 8-20x slower than fp32; use precision: auto (fp32 here) or fp32.", stacklevel=2)
         return precision
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         return "fp32"
-    return "bf16" if cpu_has_amx() else "fp32"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
 def autocast_factory(device: torch.device, precision: str):

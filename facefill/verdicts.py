@@ -103,6 +103,7 @@ class Tolerances:
     convergence_min_points: int = 20
     convergence_window: int = 5  # the final value is the mean of this many last points
     convergence_max_above_min: float = 0.05
+    plateau_max_late_gain: float = 0.02  # a `plateau: true` curve may improve at most this much over its last half
 
     def __post_init__(self):
         for f in fields(self):
@@ -121,8 +122,8 @@ class Tolerances:
             raise ConfigError(f"verdicts.confidence must lie in (0, 1), got {self.confidence}: fix params.yaml.")
         if self.min_seeds < 2:
             raise ConfigError(f"verdicts.min_seeds={self.min_seeds}: a seed spread needs at least 2 seeds; fix params.yaml.")
-        if self.convergence_max_above_min < 0:
-            raise ConfigError("verdicts.convergence_max_above_min must be >= 0: fix params.yaml.")
+        if self.convergence_max_above_min < 0 or self.plateau_max_late_gain <= 0:
+            raise ConfigError("verdicts.convergence_max_above_min must be >= 0 and plateau_max_late_gain > 0: fix params.yaml.")
 
     @property
     def alpha(self) -> float:
@@ -295,7 +296,8 @@ def holm_levels(pvalues: Sequence[float], alpha: float) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 def convergence_gate(steps, values, tol: Tolerances, name: str = "convergence", *, higher_is_better: bool = False,
-                     min_points: int | None = None, label: str = "", smooth: int | None = None) -> GateResult:
+                     min_points: int | None = None, label: str = "", smooth: int | None = None,
+                     plateau: bool = False) -> GateResult:
     """Did a validation curve (lower is better, unless ``higher_is_better``) end at its best?
 
     The final value is the median of the last ``smooth`` points (default ``convergence_window``) and
@@ -304,6 +306,10 @@ def convergence_gate(steps, values, tol: Tolerances, name: str = "convergence", 
     ``convergence_max_above_min`` (relative) or the curve has fewer than ``min_points`` points. No
     slope is extrapolated (whether more training changes a verdict is budget stability's question);
     the Theil-Sen slope of the curve's last half is reported as its change over that half.
+
+    ``plateau``: also require that change to stay below ``plateau_max_late_gain`` -- for a curve whose
+    budget cannot be halved cheaply or that should simply be run until it is flat (the z-search
+    objective of paper 003: iterations until it plateaus).
     """
     s, v = np.asarray(steps, np.float64).ravel(), np.asarray(values, np.float64).ravel()
     if s.shape != v.shape:
@@ -329,6 +335,8 @@ def convergence_gate(steps, values, tol: Tolerances, name: str = "convergence", 
     failures = []
     if behind > tol.convergence_max_above_min:
         failures.append(f"{who}final {final:.4g} trails the best {best:.4g} by {behind:.1%} (max {tol.convergence_max_above_min:.0%})")
+    if plateau and change > tol.plateau_max_late_gain:
+        failures.append(f"{who}still improving: {change:.1%} over the last half of the run (Theil-Sen; max {tol.plateau_max_late_gain:.0%})")
     detail = ("; ".join(failures) if failures else f"{who}ends at its best") + (
         f" -- {s.size} points, medians of {window}: final {final:.4g} vs best {best:.4g} ({behind:+.1%}); "
         f"Theil-Sen over the last half: {change:+.1%}")
@@ -368,7 +376,8 @@ CLAIM_KEYS = {"id", "paper", "statement", "source", "metric", "higher_is_better"
 KINDS = ("directional", "similar", "measurement")
 REQUIRED = ("id", "paper", "statement", "source", "metric", "higher_is_better", "kind", "a", "b")
 ARM_KEYS = {"label", "trained", "arrays", "half_arrays"}
-GATE_KEYS = {"convergence": {"type", "label", "history", "step_column", "column", "higher_is_better", "min_points", "smooth"},
+GATE_KEYS = {"convergence": {"type", "label", "history", "step_column", "column", "higher_is_better", "min_points", "smooth",
+                             "plateau"},
              "sanity": {"type", "label", "model", "baselines", "higher_is_better", "blocking"}}
 
 
@@ -544,7 +553,8 @@ def _run_gate(g: Mapping, i: int, spec: Mapping, tol: Tolerances, root: Path, ca
             raise DataError(f"claim {cid!r}: {path} has no column(s) {[c for c in cols if c not in h.columns]} (it has {list(h.columns)}).")
         h = h.dropna(subset=[cols[1]])
         return convergence_gate(h[cols[0]], h[cols[1]], tol, higher_is_better=bool(g.get("higher_is_better", False)),
-                                min_points=g.get("min_points"), label=label, smooth=g.get("smooth"))
+                                min_points=g.get("min_points"), label=label, smooth=g.get("smooth"),
+                                plateau=bool(g.get("plateau", False)))
     model, _ = _stack(g.get("model", spec["a"]["arrays"]), root, cid, cache)  # default: arm a
     base = {k: load_array(r, root, cid, cache) for k, r in g["baselines"].items()}
     res = sanity_gate(model, base, bool(g.get("higher_is_better", spec["higher_is_better"])), tol)

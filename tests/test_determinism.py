@@ -7,7 +7,7 @@ import torch
 
 from facefill.errors import ConfigError
 from facefill.models.context_encoder import ContextEncoderConfig, ContextEncoderTask
-from facefill.runtime import configure_reproducibility, cpu_has_amx, set_seed
+from facefill.runtime import configure_reproducibility, cpu_has_native_bf16, set_seed
 from facefill.train import TrainConfig, fit
 
 TIMING = ["images_per_s"]
@@ -40,8 +40,8 @@ def run_once(images, precision, out):
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_two_runs_are_bit_identical(precision, tmp_path, reproducible):
-    if precision == "bf16" and not cpu_has_amx():
-        pytest.skip("bf16 on CPU is the default only with AMX; this CPU has none")
+    if precision == "bf16" and not cpu_has_native_bf16():
+        pytest.skip("bf16 on CPU is the default only with native bf16 (AVX512-BF16 or AMX); this CPU has neither")
     env = configure_reproducibility(threads=min(2, torch.get_num_threads()))
     assert env["deterministic"] and torch.get_num_threads() == env["threads"]
     images = np.random.default_rng(0).integers(0, 256, size=(16, 64, 64, 3), dtype=np.uint8)

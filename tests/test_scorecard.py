@@ -10,7 +10,7 @@ from facefill.scorecard import main
 from facefill.verdicts import Tolerances, evaluate_claims, write_claims
 
 VERDICTS = {"confidence": 0.95, "min_seeds": 3, "require_half_budget": False, "convergence_min_points": 20,
-            "convergence_window": 5, "convergence_max_above_min": 0.05}
+            "convergence_window": 5, "convergence_max_above_min": 0.05, "plateau_max_late_gain": 0.02}
 
 
 @pytest.fixture

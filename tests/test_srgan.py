@@ -380,3 +380,26 @@ def test_study_claims_name_known_methods_metrics_and_experiments():
     assert study["trainable_parameters"] == 14_000_000 and study["metrics"]["psnr"] is None
     with pytest.raises(ConfigError, match="dataset/hr_size/scale"):
         Experiment.parse("celeba-64")
+
+
+def test_the_validation_content_loss_is_moved_to_the_run_device():
+    """On CUDA the first GAN-arm validation failed: its ContentLoss stayed on the CPU. Checked on any machine:
+    the validation closure must move the loss module to the run's device."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from facefill.experiments.srgan_faces2020 import SRGANStudy
+
+    moved = []
+
+    class Loss:
+        def to(self, device):
+            moved.append(device)
+            return self
+
+    study = SRGANStudy.__new__(SRGANStudy)
+    study.run = SimpleNamespace(device=torch.device("cpu"))
+    study.images = lambda e, split: (None, None)
+    study._validate(None, None, Loss())
+    assert moved == [torch.device("cpu")]

@@ -20,7 +20,7 @@ STEPS = np.arange(0, 2000, 20.0)  # 100 validation points
 
 def test_tolerances_from_params_strict():
     good = {"confidence": 0.95, "min_seeds": 3, "require_half_budget": True, "convergence_min_points": 20,
-            "convergence_window": 5, "convergence_max_above_min": 0.05}
+            "convergence_window": 5, "convergence_max_above_min": 0.05, "plateau_max_late_gain": 0.02}
     assert Tolerances.from_params({"verdicts": good}) == Tolerances()
     assert Tolerances.from_params().min_seeds >= 2  # the project's params.yaml
     with pytest.raises(ConfigError, match="n_boot"):
@@ -386,3 +386,12 @@ def test_a_non_blocking_sanity_gate_is_a_caveat_not_a_veto(project):
     assert r["verdict"] == "reproduced" and r["note"].startswith("caveat: left mask: does not beat")
     with pytest.raises(ConfigError, match="blocking"):
         evaluate_claim(claim("c", CE, TELEA, gates=[{**losing, "blocking": "no"}]), TOL, root=project)
+
+
+def test_a_plateau_gate_fails_a_curve_still_falling_over_its_last_half():
+    falling = 0.5 + np.exp(-STEPS / 3000)  # ends at its best, but still falls ~ 10 % over the last half
+    assert convergence_gate(STEPS, falling, TOL).passed
+    g = convergence_gate(STEPS, falling, TOL, plateau=True, label="z-search")
+    assert not g.passed and "still improving" in g.detail
+    flat = 0.5 + np.exp(-STEPS / 100) + 0.002 * np.random.default_rng(3).standard_normal(STEPS.size)
+    assert convergence_gate(STEPS, flat, TOL, plateau=True).passed
