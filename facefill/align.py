@@ -30,15 +30,15 @@ def find_faces(photo: np.ndarray, upsample: int | None = None) -> list[np.ndarra
     """
     import dlib
 
-    from .landmarks import _detector, _predictor
+    from .landmarks import face_detector, shape_predictor
 
     photo = np.ascontiguousarray(photo)
     if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[-1] != 3:
         raise DataError(f"find_faces needs a uint8 RGB photo (H, W, 3), got {photo.dtype} {photo.shape}.")
     if upsample is None:
         upsample = 1 if max(photo.shape[:2]) < 1000 else 0
-    boxes = sorted(_detector()(photo, upsample), key=lambda r: r.left())
-    pred = _predictor()
+    boxes = sorted(face_detector()(photo, upsample), key=lambda r: r.left())
+    pred = shape_predictor()
     return [np.array([(p.x, p.y) for p in pred(photo, dlib.rectangle(r.left(), r.top(), r.right(), r.bottom())).parts()],
                      np.float64) for r in boxes]
 

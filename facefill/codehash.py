@@ -21,7 +21,7 @@ returns one short hash per unit of training code, so that a mismatch can name wh
   source file. Only that module, not its imports: those are data loading, evaluation and reporting.
 
 **Not followed** (:data:`NOT_TRAINING_CODE`): modules that only raise errors, read or write files,
-evaluate or report (``errors``, ``metrics``, ``landmarks``, ``data``, ``config``, ``api``, ...), and
+evaluate or report (``errors``, ``metrics``, ``landmarks``, ``data``, ``config``, ``api``, ``export``, ...), and
 ``train`` / ``runtime``, whose relevant parts are hashed by name. Not covered at all: the versions
 of PyTorch / NumPy, and the content of the training data (the studies put the dataset and ``n_train``
 into the configuration fingerprint; DVC tracks the data).
@@ -45,8 +45,8 @@ from typing import Any
 NOT_TRAINING_CODE = frozenset({
     "facefill",  # the package __init__: version string and a lazy ``load``
     "facefill.errors", "facefill.metrics", "facefill.nsd", "facefill.landmarks", "facefill.data",
-    "facefill.config", "facefill.files", "facefill.api", "facefill.reporting", "facefill.verdicts",
-    "facefill.scorecard", "facefill.bench", "facefill.cli", "facefill.pipeline", "facefill.video",
+    "facefill.config", "facefill.files", "facefill.api", "facefill.export", "facefill.reporting", "facefill.verdicts",
+    "facefill.scorecard", "facefill.bench", "facefill.cases", "facefill.estimate", "facefill.cli", "facefill.pipeline", "facefill.video",
     "facefill.notebooks", "facefill.train", "facefill.runtime",
 })
 

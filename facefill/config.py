@@ -36,6 +36,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from . import papers
 from .errors import ConfigError
 
 PROFILES = ("smoke", "default", "paper")
@@ -54,7 +55,7 @@ def repo_root(start: str | Path | None = None) -> Path:
     raise ConfigError("cannot find the project root (a folder with params.yaml and facefill/): run from inside the checkout or set FACEFILL_ROOT.")
 
 
-def _did_you_mean(key: str, valid) -> str:
+def did_you_mean(key: str, valid) -> str:
     close = difflib.get_close_matches(key, list(valid), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
 
@@ -63,7 +64,7 @@ def check_keys(given: Mapping[str, Any], valid, where: str) -> None:
     """Raise ConfigError for keys of ``given`` not in ``valid``, naming the place and the valid keys."""
     unknown = [k for k in given if k not in valid]
     if unknown:
-        hints = "".join(_did_you_mean(k, valid) for k in unknown)
+        hints = "".join(did_you_mean(k, valid) for k in unknown)
         raise ConfigError(f"unknown parameter(s) {unknown} in {where}.{hints} Valid keys: {sorted(valid)}.")
 
 
@@ -405,7 +406,7 @@ def check_structure(params: Mapping) -> None:
             raise ConfigError(f"params.yaml {profile}: must map notebook sections to their overrides ({{}} for none).")
         unknown = [s for s in sections if s not in base]
         if unknown:
-            hints = "".join(_did_you_mean(s, base) for s in unknown)
+            hints = "".join(did_you_mean(s, base) for s in unknown)
             raise ConfigError(f"params.yaml {profile}: unknown section(s) {unknown} (not in base).{hints} Sections: {list(base)}.")
         missing = [s for s in base if s not in sections]
         if missing:
@@ -425,7 +426,7 @@ def section(params: dict, name: str, profile: str | None = None) -> dict:
         raise ConfigError(f"profile={profile!r}; choose one of {PROFILES}.")
     base = params.get("base") or {}
     if name not in base:
-        raise ConfigError(f"params.yaml has no section base.{name}.{_did_you_mean(name, base)}")
+        raise ConfigError(f"params.yaml has no section base.{name}.{did_you_mean(name, base)}")
     overrides = params.get(profile) or {}
     if name not in overrides:
         raise ConfigError(f"params.yaml has no section {profile}.{name}: add `{name}: {{}}` under `{profile}:` "
@@ -436,6 +437,37 @@ def section(params: dict, name: str, profile: str | None = None) -> dict:
     check_keys(over, base[name], f"params.yaml {profile}.{name} (an override may only change keys of base.{name})")
     return {**base[name], **over}
 
+
+
+#: environment variable the stage runner (``python -m facefill.pipeline run``) sets to ``1`` for the
+#: kernel it starts (papermill kernels inherit the environment): the notebook runs in the pipeline
+PIPELINE_ENV = "FACEFILL_PIPELINE"
+
+#: parameters every notebook has, filled in by the runner rather than by the profile section
+COMMON = ("profile", "seed", "data_dir", "processed_dir", "output_dir", "checkpoint_dir")
+
+
+def notebook_parameters(name: str, profile: str | None = None, params: dict | None = None, root: Path | None = None) -> dict:
+    """The full parameter dict the stage runner (papermill) injects for stage ``name``: the
+    :data:`COMMON` values from the top of params.yaml plus :func:`section`."""
+    root = root or repo_root()
+    params = params or load_params(root / "params.yaml")
+    profile = profile or params["profile"]
+    values = section(params, name, profile)
+    clash = [k for k in values if k in COMMON]
+    if clash:
+        raise ConfigError(f"{profile}.{name} sets {clash}; these come from the top of params.yaml, remove them there.")
+    data = params.get("data") or {}
+    nb = papers.NOTEBOOKS[name]
+    return {
+        "profile": profile,
+        "seed": int(params.get("seed", 0)),
+        "data_dir": data.get("dir"),
+        "processed_dir": data.get("processed_dir", "data/processed"),
+        "output_dir": f"reports/{nb}",
+        "checkpoint_dir": f"models/{nb}",
+        **values,
+    }
 
 def build(cls, values: Mapping[str, Any], where: str = ""):
     """Instantiate dataclass ``cls`` from ``values``; unknown keys are a ConfigError."""

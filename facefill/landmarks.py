@@ -37,14 +37,16 @@ def model_path(filename: str) -> Path:
 
 
 @lru_cache(maxsize=None)
-def _predictor():
+def shape_predictor():
+    """dlib's 68-point shape predictor (loaded once)."""
     import dlib
 
     return dlib.shape_predictor(str(model_path("shape_predictor_68_face_landmarks.dat")))
 
 
 @lru_cache(maxsize=None)
-def _detector():
+def face_detector():
+    """dlib's frontal-face detector (HOG; built once)."""
     import dlib
 
     return dlib.get_frontal_face_detector()
@@ -57,7 +59,8 @@ def _recognizer():
     return dlib.face_recognition_model_v1(str(model_path("dlib_face_recognition_resnet_model_v1.dat")))
 
 
-def _check_images(images: np.ndarray) -> np.ndarray:
+def check_images(images: np.ndarray) -> np.ndarray:
+    """``images`` as uint8 RGB (N, H, W, 3) (one (H, W, 3) image gets a batch axis); a DataError otherwise."""
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[None]
@@ -66,7 +69,8 @@ def _check_images(images: np.ndarray) -> np.ndarray:
     return images
 
 
-def _upscaled(img: np.ndarray, upscale: float) -> np.ndarray:
+def upscaled(img: np.ndarray, upscale: float) -> np.ndarray:
+    """``img`` resized by ``upscale`` (bicubic) as the detector sees it; ``upscale`` 1: ``img`` itself, made contiguous."""
     if upscale == 1:
         return np.ascontiguousarray(img)
     h, w = img.shape[:2]
@@ -87,18 +91,18 @@ def landmarks(images: np.ndarray, box: str = "crop", upscale: float | None = Non
     """
     import dlib
 
-    images = _check_images(images)
+    images = check_images(images)
     n, h, w = images.shape[:3]
     up = upscale or default_upscale(max(h, w))
-    pred = _predictor()
+    pred = shape_predictor()
     pts = np.zeros((n, 68, 2), np.float32)
     detected = np.zeros(n, bool)
     for i, img in enumerate(images):
-        big = _upscaled(img, up)
+        big = upscaled(img, up)
         H, W = big.shape[:2]
         rect = dlib.rectangle(round(margin * W), round(margin * H), round((1 - margin) * W) - 1, round((1 - margin) * H) - 1)
         if box == "detect":
-            found = _detector()(big, 0)
+            found = face_detector()(big, 0)
             if len(found):
                 rect, detected[i] = max(found, key=lambda r: r.area()), True
         elif box != "crop":
@@ -112,17 +116,17 @@ def descriptors(images: np.ndarray, box: str = "detect", upscale: float | None =
     """dlib's 128-d face descriptors (N, 128); compare with Euclidean distance (same person ≲ 0.6)."""
     import dlib
 
-    images = _check_images(images)
+    images = check_images(images)
     n, h, w = images.shape[:3]
     up = upscale or default_upscale(max(h, w), 200)
-    rec, pred = _recognizer(), _predictor()
+    rec, pred = _recognizer(), shape_predictor()
     out = np.zeros((n, 128), np.float32)
     for i, img in enumerate(images):
-        big = _upscaled(img, up)
+        big = upscaled(img, up)
         H, W = big.shape[:2]
         rect = dlib.rectangle(0, 0, W - 1, H - 1)
         if box == "detect":
-            found = _detector()(big, 0)
+            found = face_detector()(big, 0)
             if len(found):
                 rect = max(found, key=lambda r: r.area())
         shape = pred(big, rect)
@@ -139,15 +143,15 @@ def identity_distance(restored: np.ndarray, reference: np.ndarray, upscale: floa
     """
     import dlib
 
-    restored, reference = _check_images(restored), _check_images(reference)
+    restored, reference = check_images(restored), check_images(reference)
     if restored.shape != reference.shape:
         raise DataError(f"identity_distance needs images of one shape; got {restored.shape} and {reference.shape}.")
     n, h, w = reference.shape[:3]
     up = upscale or default_upscale(max(h, w), 200)
-    rec, pred = _recognizer(), _predictor()
+    rec, pred = _recognizer(), shape_predictor()
     out = np.zeros(n, np.float32)
     for i in range(n):
-        big_ref, big_res = _upscaled(reference[i], up), _upscaled(restored[i], up)
+        big_ref, big_res = upscaled(reference[i], up), upscaled(restored[i], up)
         H, W = big_ref.shape[:2]
         shape = pred(big_ref, dlib.rectangle(0, 0, W - 1, H - 1))
         a = np.asarray(rec.compute_face_descriptor(big_ref, shape))
@@ -161,13 +165,13 @@ def reference_descriptors(reference: np.ndarray, upscale: float | None = None):
     for :func:`identity_distances` (which compares many restorations with the same originals)."""
     import dlib
 
-    reference = _check_images(reference)
+    reference = check_images(reference)
     n, h, w = reference.shape[:3]
     up = upscale or default_upscale(max(h, w), 200)
-    rec, pred = _recognizer(), _predictor()
+    rec, pred = _recognizer(), shape_predictor()
     shapes, desc = [], np.zeros((n, 128), np.float64)
     for i in range(n):
-        big = _upscaled(reference[i], up)
+        big = upscaled(reference[i], up)
         H, W = big.shape[:2]
         shapes.append(pred(big, dlib.rectangle(0, 0, W - 1, H - 1)))
         desc[i] = np.asarray(rec.compute_face_descriptor(big, shapes[i]))
@@ -176,12 +180,12 @@ def reference_descriptors(reference: np.ndarray, upscale: float | None = None):
 
 def identity_distances(restored: np.ndarray, reference) -> np.ndarray:
     """:func:`identity_distance` against precomputed :func:`reference_descriptors` (same numbers, half the work)."""
-    restored = _check_images(restored)
+    restored = check_images(restored)
     if restored.shape != reference["shape"]:
         raise DataError(f"identity_distances needs images of the reference shape {reference['shape']}; got {restored.shape}.")
     rec = _recognizer()
     out = np.zeros(len(restored), np.float32)
     for i in range(len(restored)):
-        b = np.asarray(rec.compute_face_descriptor(_upscaled(restored[i], reference["upscale"]), reference["shapes"][i]))
+        b = np.asarray(rec.compute_face_descriptor(upscaled(restored[i], reference["upscale"]), reference["shapes"][i]))
         out[i] = np.linalg.norm(reference["descriptors"][i] - b)
     return out

@@ -2,8 +2,13 @@
 generated from them with outputs stripped — except the cells marked ``# NBVAL_CHECK_OUTPUT``,
 whose outputs nbval compares and which are refreshed from a smoke-profile execution.
 
-    python -m facefill.notebooks sync      # .py → .ipynb, keep checked outputs, strip the rest
+    python -m facefill.notebooks sync      # params.yaml → parameters cells of the .py; .py → .ipynb
     python -m facefill.notebooks refresh   # also execute (smoke) and store the checked outputs
+
+``params.yaml`` is the one place for a parameter's value: ``sync`` first rewrites the values of each
+notebook's ``parameters`` cell from its section (``base`` + the ``smoke`` overrides,
+:func:`sync_parameters`), keeping the cell's names, order and comments, so changing a loss weight
+is one edit in params.yaml followed by ``make sync-notebooks``.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import argparse
 import ast
 import copy
 import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -50,6 +56,59 @@ def declared_parameters(path: str | Path) -> dict[str, object]:
             raise ConfigError(f"{path.name}, parameters cell: {target.id} = {ast.unparse(node.value)} is not a literal; "
                               "parameters must be plain values (numbers, strings, lists, None).") from None
     return declared
+
+
+def _literal(value) -> str:
+    """A parameter value as the parameters cell writes it (strings in double quotes, like the cells)."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def sync_parameters(source: str, values: dict[str, object]) -> str:
+    """``source`` (a py:percent notebook) with the value of every assignment of its ``parameters`` cell
+    that ``values`` names replaced by that value. Lines whose value already equals it (same type too:
+    6 is not 6.0) keep their spelling (``1e-4`` stays ``1e-4``); names, order and comments stay."""
+    lines = source.splitlines(keepends=True)
+    start = next((i for i, l in enumerate(lines) if l.startswith("# %%") and "parameters" in l), None)
+    if start is None:
+        raise ConfigError("no cell tagged parameters (a line '# %% tags=[\"parameters\"]').")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("# %%")), len(lines))
+    cell = "".join(lines[start + 1 : end])
+    offsets = [0]
+    for line in cell.splitlines(keepends=True):
+        offsets.append(offsets[-1] + len(line))
+    edits = []
+    for node in ast.parse(cell).body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            continue
+        name = node.targets[0].id
+        if name not in values:
+            continue
+        old, new = ast.literal_eval(node.value), values[name]
+        if old == new and type(old) is type(new):
+            continue
+        a = offsets[node.value.lineno - 1] + len(cell.splitlines(keepends=True)[node.value.lineno - 1].encode()[: node.value.col_offset].decode())
+        b = offsets[node.value.end_lineno - 1] + len(cell.splitlines(keepends=True)[node.value.end_lineno - 1].encode()[: node.value.end_col_offset].decode())
+        edits.append((a, b, _literal(new)))
+    for a, b, text in sorted(edits, reverse=True):
+        cell = cell[:a] + text + cell[b:]
+    return "".join(lines[: start + 1]) + cell + "".join(lines[end:])
+
+
+def smoke_values(py: Path, root: Path | None = None) -> dict[str, object] | None:
+    """The values params.yaml gives the notebook ``py`` on the smoke profile, or None for a notebook
+    that is no stage of the registry."""
+    from . import papers
+    from .config import load_params, section
+
+    root = root or repo_root()
+    sec = {nb: s for s, nb in papers.NOTEBOOKS.items()}.get(py.stem)
+    return None if sec is None else section(load_params(root / "params.yaml"), sec, "smoke")
 
 
 def top_level_names(path: str | Path) -> set[str]:
@@ -125,6 +184,13 @@ def sync(execute: bool = False, only: str | None = None) -> list[Path]:
     for py in sorted((root / "notebooks").glob("[0-9][0-9]_*.py")):
         if only and only not in py.stem:
             continue
+        values = smoke_values(py, root)
+        if values is not None:  # params.yaml is the source of the parameters cell's values
+            text = py.read_text()
+            synced = sync_parameters(text, values)
+            if synced != text:
+                py.write_text(synced)
+                written.append(py)
         ipynb = py.with_suffix(".ipynb")
         outputs = _execute_checked(py) if execute else None
         nb = build(py, keep_from=ipynb, outputs=outputs)

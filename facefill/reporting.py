@@ -16,8 +16,9 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 import torch
 
-from .config import PROFILES, check_keys, repo_root
+from .config import PIPELINE_ENV, PROFILES, check_keys, notebook_parameters, repo_root
 from .errors import ConfigError
+from .papers import NOTEBOOKS
 from .runtime import configure_reproducibility, resolve_device, set_seed
 
 @dataclass
@@ -143,8 +144,6 @@ def explore_values(name: str, params: Mapping[str, Any]) -> dict | None:
     """
     import os
 
-    from .pipeline import NOTEBOOKS, PIPELINE_ENV, notebook_parameters
-
     section = {nb: sec for sec, nb in NOTEBOOKS.items()}.get(name)
     if os.environ.get(PIPELINE_ENV) == "1" or params.get("profile") in (None, "smoke") or section is None:
         return None
@@ -180,7 +179,7 @@ def check_notebook_parameters(name: str, params: Mapping[str, Any], source: str 
     ConfigError with a did-you-mean. Declared values are checked against the type of their default
     and their range (:func:`facefill.config.check_parameters`).
     """
-    from .config import _did_you_mean, check_parameters
+    from .config import check_parameters, did_you_mean
     from .notebooks import declared_parameters, top_level_names
 
     declared = declared_parameters(source)
@@ -188,7 +187,7 @@ def check_notebook_parameters(name: str, params: Mapping[str, Any], source: str 
     if unknown:
         unknown = [k for k in unknown if k not in top_level_names(source)]
     if unknown:
-        hints = "".join(_did_you_mean(k, declared) for k in unknown)
+        hints = "".join(did_you_mean(k, declared) for k in unknown)
         raise ConfigError(
             f"{name}: unknown parameter(s) {unknown}: the notebook's parameters cell does not declare them "
             f"(passed with papermill -p, or defined by hand in this kernel session: restart it).{hints} "
@@ -204,7 +203,7 @@ def use_pipeline_backend() -> None:
     either way. Call it before the first figure."""
     import os
 
-    if os.environ.get("FACEFILL_PIPELINE") == "1":
+    if os.environ.get(PIPELINE_ENV) == "1":
         import matplotlib
 
         matplotlib.use("Agg")

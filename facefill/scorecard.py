@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -84,6 +85,35 @@ def _category(verdict: str) -> str:
         if words in reason:
             return "inconclusive: " + (short or reason.split(" (")[0])
     return "inconclusive: " + reason.split(" ±")[0]
+
+
+def _paper_numbers(x, out: set) -> set:
+    """Every number of a study YAML outside its claims and deviation log: what the papers report."""
+    if isinstance(x, dict):
+        for k, v in x.items():
+            if k not in ("claims", "deviations"):
+                _paper_numbers(v, out)
+    elif isinstance(x, list):
+        for v in x:
+            _paper_numbers(v, out)
+    elif isinstance(x, (int, float)) and not isinstance(x, bool):
+        out.add(round(float(x), 6))
+    elif isinstance(x, str):
+        out |= {round(float(m), 6) for m in re.findall(r"\d+\.\d+", x)}
+    return out
+
+
+def stale_numbers(record: dict) -> list[str]:
+    """Decimal numbers a claim's statement quotes that its paper's YAML does not report (section numbers
+    after '§' aside): a result of some run typed into the text, which the next run makes stale."""
+    try:
+        known = _paper_numbers(study_data(record["paper"]), set())
+    except FacefillError:
+        return []  # a paper without a study file (e.g. a user's own stage): nothing to check against
+    if record.get("paper_value") is not None and not isinstance(record["paper_value"], str):
+        known.add(round(float(record["paper_value"]), 6))
+    found = re.findall(r"(?<![\w.§])(\d+\.\d+)", record["statement"])
+    return [n for n in found if round(float(n), 6) not in known]
 
 
 def untested_claims(paper: str, records: list[dict]) -> list[dict]:
@@ -187,8 +217,15 @@ def build(root: Path, reports: Path, tol: Tolerances, redecide: bool = False) ->
             if r["id"] in seen:
                 raise DataError(f"claim id {r['id']!r} appears in {seen[r['id']]} and {path}: claim ids must be unique across stages.")
             seen[r["id"]] = path
+    for recs in stages.values():
+        for r in recs:
+            quoted = stale_numbers(r)
+            if quoted:
+                problems.append(f"claim {r['id']!r}: its statement quotes {', '.join(quoted)}, which its paper does not "
+                                "report: a run's result typed into the text goes stale; say it in the notebook's summary "
+                                "(formatted from the results) instead")
     if problems:
-        raise StaleClaimsError(f"{len(problems)} stored claim(s) differ from their recomputation:\n  " + "\n  ".join(problems)
+        raise StaleClaimsError(f"{len(problems)} stored claim(s) differ from their recomputation or quote stale numbers:\n  " + "\n  ".join(problems)
                                + "\nRerun `dvc repro` (the stages that write these claims.json) so they match the arrays and params.yaml.")
     return stages
 

@@ -37,7 +37,6 @@ Everything ``fit`` has to tell goes through :func:`notice`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import json
 import math
@@ -57,10 +56,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import __version__
 from .errors import ConfigError, FacefillError, Interrupted, TrainingDivergedError
 from .runtime import autocast_factory, resolve_device, resolve_precision, set_seed
-from .api import export, export_path, task_meta
+from .export import checkpoint_meta, export, export_path
 from .codehash import changed_code, code_fingerprint
 
 
@@ -215,32 +213,6 @@ def _interrupts_deferred():
         signal.signal(signal.SIGINT, signal.SIG_DFL if old is None else old)
         if hit:  # deliver it now to whatever was there: Python's handler raises, SIG_IGN drops it, SIG_DFL exits
             signal.raise_signal(signal.SIGINT)
-
-
-def _plain(v):
-    """Only types that ``torch.load(weights_only=True)`` accepts; anything else becomes its str."""
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return str(v)
-
-
-def checkpoint_meta(task, cfg: TrainConfig | None = None) -> dict:
-    """What a checkpoint says about its model: facefill version, task class, model and training configs."""
-    task_cfg = getattr(task, "cfg", None)
-    is_dc = dataclasses.is_dataclass(task_cfg) and not isinstance(task_cfg, type)
-    return _plain({
-        "facefill_version": __version__,
-        "task": type(task).__name__,
-        "config": asdict(task_cfg) if is_dc else None,
-        "train_config": asdict(cfg) if cfg is not None else None,
-        **task_meta(task),  # task module, init args, mask kinds, purpose: enough for facefill.load
-    })
 
 
 def previous_path(path: Path) -> Path:
@@ -467,7 +439,7 @@ def fit(
     the task then receives a tuple of batches. Writes ``out_dir/history.csv`` and sample grids
     ``out_dir/samples/step_XXXXXX.png``; checkpoints go to ``checkpoint_dir/last.pt`` (the one
     before it is kept as ``previous.pt`` only while a save is under way); at the end ``checkpoint_dir/model.pt`` holds the inference
-    weights, configs and alignment template (:func:`facefill.api.export`, read by :func:`facefill.load`
+    weights, configs and alignment template (:func:`facefill.export.export`, read by :func:`facefill.load`
     and the ``facefill`` command). When a checkpoint of the same configuration exists,
     training resumes from it (a finished run is not redone).
 

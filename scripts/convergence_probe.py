@@ -16,7 +16,9 @@ import time
 
 import pandas as pd
 
-from facefill import pipeline, reporting, verdicts
+from facefill import reporting, verdicts
+from facefill.config import notebook_parameters
+from facefill.papers import NOTEBOOKS
 
 STUDIES = {"multiscale": "facefill.experiments.multiscale2020:MultiScaleStudy",
            "cascade": "facefill.experiments.cascade2018:CascadeStudy",
@@ -32,7 +34,7 @@ def main() -> None:
     ap.add_argument("--arms", nargs="*", help="multiscale / masked_face: the arms to train (default: all)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="other parameters, e.g. n_val=256")
     a = ap.parse_args()
-    p = pipeline.notebook_parameters(a.stage, a.profile)
+    p = notebook_parameters(a.stage, a.profile)
     steps = {"small_steps": a.steps, "large_steps": a.steps} if a.stage == "cascade" else {"steps": a.steps}
     p.update(steps, seed=a.seed, n_seeds=1, output_dir=f"build/probes/{a.stage}_{a.steps}",
              checkpoint_dir=f"build/probes/{a.stage}_{a.steps}/checkpoints")
@@ -42,7 +44,7 @@ def main() -> None:
             raise SystemExit(f"unknown parameter {k!r} of stage {a.stage}")
         p[k] = type(p[k])(v) if p[k] is not None else v
     module, cls = STUDIES[a.stage].split(":")
-    study = getattr(__import__(module, fromlist=[cls]), cls)(p, reporting.start(pipeline.NOTEBOOKS[a.stage], p))
+    study = getattr(__import__(module, fromlist=[cls]), cls)(p, reporting.start(NOTEBOOKS[a.stage], p))
     study.load()
     t = time.perf_counter()
     if a.stage == "masked_face":

@@ -2,7 +2,7 @@
 
     python scripts/speed_sweep.py [--stages srgan masked_face] [--steps 6] [--out reports/benchmarks/speed_sweep_cpu.md]
 
-For every workload of the default profile (``facefill.bench.STAGES``: the networks each stage trains,
+For every workload of the default profile (``facefill.estimate.STAGES``: the networks each stage trains,
 at the profile's sizes) it times one training step per setting -- batch ×1, ×2, ×4 of the profile's
 batch, fp32 / bf16 autocast, both channels_last -- *round-robin step by step in one process*, so the
 machine's drift hits every setting alike, and reports the median images/s after warm-up and the
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facefill import bench
+from facefill import estimate
 from facefill.config import load_params, repo_root, section
 from facefill.runtime import cpu_has_native_bf16
 
@@ -74,9 +74,9 @@ def main(argv=None) -> int:
              "setting (marked ◀; `precision: auto` resolved on this machine). Read ratios: the machine drifts.", "",
              "| stage | network | setting | batch | img/s | ratio |", "|---|---|---|---|---|---|"]
     t0 = time.perf_counter()
-    for name in args.stages or [s for s in params["base"] if s in bench.STAGES]:
+    for name in args.stages or [s for s in params["base"] if s in estimate.STAGES]:
         values = section(params, name, "default")
-        works = bench.STAGES[name](values, section(params, "dcgan", "default")) if name == "semantic" else bench.STAGES[name](values)
+        works = estimate.STAGES[name](values, section(params, "dcgan", "default")) if name == "semantic" else estimate.STAGES[name](values)
         for w in works:
             rows = sweep(w, values, device, args.steps, args.warmup)
             best = max(rows, key=lambda r: r["images_per_s"])

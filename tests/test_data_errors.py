@@ -20,6 +20,7 @@ from PIL import Image
 
 from archives import write_tgz as _write_tgz, write_zip as _write_zip
 from facefill import data as D
+from facefill.data import prepare_stage
 from facefill.errors import DataError, DataNotFoundError, FacefillError
 
 
@@ -404,14 +405,14 @@ def test_an_explicit_data_dir_beats_the_environment(tmp_path, monkeypatch, capsy
 def test_ctrl_c_in_prepare_keeps_finished_datasets_and_is_one_line(tmp_path, monkeypatch, capsys):
     _write_tgz(tmp_path / "lfw-deepfunneled.tgz", _lfw_members(4))
     _write_zip(tmp_path / "celeba-hq-256.zip", _hq_members(4))
-    real = D._prepare_dataset
+    real = prepare_stage._prepare_dataset  # patched where prepare() looks it up: its own module
 
     def ctrl_c_in_the_second(dataset, *a, **kw):
         if dataset == "celeba-hq":
             raise KeyboardInterrupt
         return real(dataset, *a, **kw)
 
-    monkeypatch.setattr(D, "_prepare_dataset", ctrl_c_in_the_second)
+    monkeypatch.setattr(prepare_stage, "_prepare_dataset", ctrl_c_in_the_second)
     out = tmp_path / "p"
     with pytest.raises(SystemExit) as e:
         D.main(["prepare", "--variants", "lfw/default/16", "celeba-hq/default/16", "--data-dir", str(tmp_path),

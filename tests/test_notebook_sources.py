@@ -201,3 +201,46 @@ def test_ci_fails_when_the_notebooks_would_be_skipped(tmp_path):
     assert proc.returncode != 0
     assert "CI must run every notebook with nbval" in proc.stdout + proc.stderr
     assert "00_context_encoder.ipynb" in proc.stdout + proc.stderr
+
+
+def test_one_edit_in_params_yaml_changes_a_loss_weight_everywhere(tmp_path):
+    """params.yaml is the one place: `make sync-notebooks` writes its smoke values into the parameters cell,
+    the pipeline injects base + profile, and the study's config is picked from those parameters."""
+    import copy
+
+    from facefill import config
+    from facefill.models.context_encoder import ContextEncoderConfig
+
+    root = Path(__file__).resolve().parents[1]
+    params = copy.deepcopy(config.load_params(root / "params.yaml"))
+    params["base"]["context_encoder"]["lambda_adv"] = 0.0123  # the one edit
+    py = root / "notebooks" / "00_context_encoder.py"
+    synced = notebooks.sync_parameters(py.read_text(), config.section(params, "context_encoder", "smoke"))
+    (tmp_path / "00.py").write_text(synced)
+    assert notebooks.declared_parameters(tmp_path / "00.py")["lambda_adv"] == 0.0123  # the notebook's cell
+    changed = [(a, b) for a, b in zip(py.read_text().splitlines(), synced.splitlines()) if a != b]
+    assert len(changed) == 1 and changed[0][1].startswith("lambda_adv = 0.0123")  # nothing else moved
+    for profile in ("default", "paper"):  # what dvc repro injects, and the config the study builds from it
+        values = config.section(params, "context_encoder", profile)
+        assert config.pick(values, ContextEncoderConfig).lambda_adv == 0.0123
+
+
+def test_sync_parameters_keeps_spelling_comments_and_types():
+    src = ('# %% [markdown]\n# x\n\n# %% tags=["parameters"]\n# the cell\nprofile = "smoke"\nlr = 1e-4  # Adam\n'
+           'steps = 6\nnames = ["a", "b"]\nflag = True\n\n# %%\nprint(lr)\n')
+    out = notebooks.sync_parameters(src, {"lr": 0.0001, "steps": 6.0, "names": ["a", "c"], "flag": False, "other": 1})
+    assert "lr = 1e-4  # Adam\n" in out  # equal value: spelling kept
+    assert "steps = 6.0\n" in out  # 6.0 is not 6: rewritten
+    assert 'names = ["a", "c"]\n' in out and "flag = False\n" in out and out.endswith("# %%\nprint(lr)\n")
+    from facefill.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="parameters"):
+        notebooks.sync_parameters("# %%\nx = 1\n", {"x": 2})
+
+
+def test_committed_notebooks_are_in_sync_with_params_yaml():
+    root = Path(__file__).resolve().parents[1]
+    for py in sorted((root / "notebooks").glob("[0-9][0-9]_*.py")):
+        values = notebooks.smoke_values(py, root)
+        if values is not None:
+            assert notebooks.sync_parameters(py.read_text(), values) == py.read_text(), f"run `make sync-notebooks` ({py.name})"

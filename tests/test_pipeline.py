@@ -224,12 +224,12 @@ def test_a_failed_run_says_only_what_is_true_and_records_its_files(tmp_path, mon
 
 
 def test_ctrl_c_in_prepare_is_one_line_and_exit_130(monkeypatch, capsys):
-    from facefill import data
+    from facefill.data import prepare_stage
 
     def interrupted(*a, **kw):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(data, "_prepare_dataset", interrupted)
+    monkeypatch.setattr(prepare_stage, "_prepare_dataset", interrupted)  # where data.prepare looks it up
     monkeypatch.chdir(ROOT)
     assert pipeline.main(["prepare"]) == 130
     err = capsys.readouterr().err

@@ -135,3 +135,19 @@ def test_redecide_rewrites_claims_after_a_change_of_rules_and_says_so(project, c
     assert "**Re-decided after their runs:** the claims of `00_x`" in md
     assert "| pathak2016 | 1 | 1 | 0 |" in md  # the per-paper summary
     assert "- `ce.beats_telea`: reproduced;" in md  # the plain line
+
+
+def test_a_statement_quoting_a_runs_number_is_stale():
+    from facefill.scorecard import stale_numbers
+
+    rec = {"paper": "pathak2016", "statement": "The CE beats Telea (paper Table 2: 18.58 dB; §3.3).", "paper_value": None}
+    assert stale_numbers(rec) == []  # the paper's number and a section number
+    rec["statement"] = "The CE beats Telea. The first default run lost this (0.452 vs 0.466)."
+    assert stale_numbers(rec) == ["0.452", "0.466"]
+    assert stale_numbers({**rec, "paper": "no_such_paper"}) == []
+
+
+def test_the_scorecard_refuses_a_stale_statement(project, capsys):
+    _tamper(project, lambda r: r[0].update(statement="CE beats Telea; our last run: 21.7 dB"))
+    assert main(["--root", str(project)]) == 2
+    assert "quotes 21.7" in capsys.readouterr().err

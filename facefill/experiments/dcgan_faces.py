@@ -37,7 +37,9 @@ from ..adversarial import predict
 from ..codehash import code_fingerprint
 from ..config import PROFILES, check_keys, load_params, pick, repo_root, section
 from ..errors import ConfigError, FacefillError
+from ..metrics import kernel_distance
 from ..models.dcgan import DCGANConfig, DCGANTask, sample_z
+from ..perceptual import image_features
 from ..train import TrainConfig, config_fingerprint, fit, load_checkpoint
 from . import project_path
 
@@ -64,10 +66,10 @@ KEYS = {"dataset", "image_size", "n_train", *DCGANConfig.__dataclass_fields__, *
 
 def face_detected(images_uint8: np.ndarray, upscale: float = 4.0) -> np.ndarray:
     """(N,) 1.0 where dlib's frontal-face detector finds at least one face in the upscaled image."""
-    from ..landmarks import _check_images, _detector, _upscaled
+    from ..landmarks import check_images, face_detector, upscaled
 
-    det = _detector()
-    return np.array([float(len(det(_upscaled(im, upscale), 0)) > 0) for im in _check_images(images_uint8)])
+    det = face_detector()
+    return np.array([float(len(det(upscaled(im, upscale), 0)) > 0) for im in check_images(images_uint8)])
 
 
 def fixed_z(n: int, z_dim: int, seed: int) -> torch.Tensor:
@@ -80,6 +82,7 @@ class DCGANRun:
     task: DCGANTask
     history: pd.DataFrame
     real_face_share: float  # the detector's share on real test crops (the ceiling of the curve)
+    real_kid_floor: float  # kernel distance between two halves of the real test crops (the floor of val_kid)
     snapshots: dict  # step → uint8 (k, H, W, 3) samples of the fixed z
     trained_here: bool  # False: loaded from a finished checkpoint of the same configuration
     checkpoint: Path
@@ -118,14 +121,17 @@ def train(p: dict, output_dir: Path, checkpoint_dir: Path, data_dir=None, proces
     snap_path = checkpoint_dir / SNAPSHOTS
     snapshots = {int(k): v for k, v in np.load(snap_path).items()} if snap_path.exists() else {}
 
+    real_features = image_features(real)  # once: the reference of every val_kid point
+
     def validate() -> dict[str, float]:
         device = next(task.generator.parameters()).device
         samples = data.to_uint8(predict(task.generator, z.to(device)).cpu())
         share = float(face_detected(samples, fs.face_upscale).mean())
+        kid = kernel_distance(real_features, image_features(samples))  # does not saturate like the face share
         state = next(iter(task.optimizers["generator"].state.values()), None)
         snapshots[int(state["step"]) if state else 0] = samples[:8]  # G's Adam step count = the training step
         np.savez_compressed(snap_path, **{str(k): v for k, v in snapshots.items()})
-        return {"val_face_share": share}
+        return {"val_face_share": share, "val_kid": kid}
 
     ckpt = checkpoint_dir / "last.pt"
     finished = ckpt.exists() and _is_finished(load_checkpoint(ckpt), p, len(images))
@@ -138,7 +144,7 @@ def train(p: dict, output_dir: Path, checkpoint_dir: Path, data_dir=None, proces
         snapshots = {k: v for k, v in snapshots.items() if k in validated}
         np.savez_compressed(snap_path, **{str(k): v for k, v in snapshots.items()})
     real_share = float(face_detected(real, fs.face_upscale).mean())
-    run = DCGANRun(task, history, real_share, dict(sorted(snapshots.items())), not finished, ckpt)
+    run = DCGANRun(task, history, real_share, real_floor(real_features), dict(sorted(snapshots.items())), not finished, ckpt)
     save_report(run, output_dir, p, len(images), len(real), seconds)
     return run
 
@@ -163,6 +169,13 @@ def samples_figure(snapshots: dict, title: str = "G(z) of fixed codes over train
     return fig
 
 
+def real_floor(real_features) -> float:
+    """The kernel distance between two halves of the real crops: what a perfect generator would score
+    at this sample size (the samples are compared with all of them, so this floor is a little high)."""
+    half = len(real_features) // 2
+    return kernel_distance(real_features[:half], real_features[half:]) if half >= 2 else float("nan")
+
+
 def save_report(run: DCGANRun, output_dir: Path, p: dict, n_train: int, n_real: int, seconds: float) -> None:
     import matplotlib.pyplot as plt
 
@@ -174,7 +187,8 @@ def save_report(run: DCGANRun, output_dir: Path, p: dict, n_train: int, n_real: 
     metrics = {"profile": p.get("profile"), "n_train": n_train, "n_real": n_real, "steps": p["steps"], "width": p["width"],
                "g_activation": p["g_activation"], "final_face_share": float(h["val_face_share"].iloc[-1]) if len(h) else None,
                "best_face_share": float(h["val_face_share"].max()) if len(h) else None,
-               "real_face_share": run.real_face_share,
+               "real_face_share": run.real_face_share, "real_kid_floor": run.real_kid_floor,
+               "final_kid": float(run.history["val_kid"].dropna().iloc[-1]) if "val_kid" in run.history and run.history["val_kid"].notna().any() else None,
                "median_images_per_s": float(run.history["images_per_s"].median()) if "images_per_s" in run.history else None,
                "trained_here": run.trained_here}
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
@@ -200,7 +214,7 @@ def load_or_train(p: dict, stage_checkpoint_dir: Path, own_checkpoint_dir: Path,
             real = data.load_faces(p["dataset"], p["image_size"], "test", fs.n_real, data_dir=data_dir,
                                    processed_dir=processed_dir, seed=p["seed"])
             run = DCGANRun(task, pd.DataFrame(c["history"]), float(face_detected(real, fs.face_upscale).mean()),
-                           dict(sorted(snapshots.items())), False, ckpt)
+                           real_floor(image_features(real)), dict(sorted(snapshots.items())), False, ckpt)
             Path(output_dir).mkdir(parents=True, exist_ok=True)
             save_report(run, Path(output_dir), p, n_train, len(real), 0.0)
             return run

@@ -314,7 +314,7 @@ def main(argv=None) -> None:
     import os
 
     from .. import reporting
-    from ..pipeline import PIPELINE_ENV, notebook_parameters
+    from ..config import PIPELINE_ENV, notebook_parameters
 
     os.environ[PIPELINE_ENV] = "1"  # the given folders, not the pipeline's models/ (reporting.explore_values)
     params = notebook_parameters("masked_face", "default")

@@ -340,6 +340,10 @@ class SemanticStudy(Study):
                      "history": project_path(self.gan_history_path, self.run.root), "step_column": "step",
                      "column": "val_face_share", "higher_is_better": True, "min_points": self.p["gate_min_points"],
                      "smooth": self.p["gate_smooth"]}
+        # the face share saturates (samples ≈ real crops), so it cannot rank generators: the kernel distance on
+        # offline Lite0 features does, and must end at its best as well (facefill.metrics.kernel_distance)
+        gate_kid = {**gate_conv, "label": "DCGAN sample quality (kernel distance to real crops)", "column": "val_kid",
+                    "higher_is_better": False}
         specs = []
         for c in self.paper["claims"]:
             for kind in MASK_KINDS:
@@ -362,7 +366,7 @@ class SemanticStudy(Study):
                     this_mask = {"type": "sanity", "label": f"{c['a']} on the {kind} mask", "higher_is_better": True,
                                  "blocking": False, "model": [self.store.ref(kind, c["a"], "psnr_hole")],
                                  "baselines": {b: self.store.ref(kind, b, "psnr_hole") for b in baselines.TRIVIAL}}
-                    gates = [gate_conv, gate_search, pooled, this_mask]
+                    gates = [gate_conv, gate_kid, gate_search, pooled, this_mask]
                 specs.append(self.claim_spec(
                     c, {"label": c["a"], "trained": trained[c["a"]], "arrays": [self.store.ref(kind, c["a"], metric)]},
                     {"label": c["b"], "trained": trained[c["b"]], "arrays": [self.store.ref(kind, c["b"], metric)]}, gates,

@@ -443,7 +443,7 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     import os
 
-    from ..pipeline import notebook_parameters
+    from ..config import notebook_parameters
 
     torch.set_num_threads(2)
     params = notebook_parameters("srgan", a.profile)
