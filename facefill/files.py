@@ -60,7 +60,8 @@ def check_output(path: str | Path, *, inputs: dict[str, str | Path | None], over
         raise FacefillError(f"{option} {path} is a folder; give a file name inside it, e.g. {path / ('result' + (suffixes or ('.png',))[0])}.")
     if suffixes is not None and path.suffix.lower() not in suffixes:
         got = f"'{path.suffix}'" if path.suffix else "no extension"
-        raise FacefillError(f"{option} {path} has {got}; a {kind} output needs one of {' '.join(sorted(set(suffixes)))}.")
+        article = "an" if kind[:1] in "aeiou" else "a"
+        raise FacefillError(f"{option} {path} has {got}; {article} {kind} output needs one of {' '.join(sorted(set(suffixes)))}.")
     blocker = _existing_file_ancestor(path)
     if blocker is not None:
         raise FacefillError(f"cannot write {option} {path}: {blocker} is a file, not a folder; choose another location.")
