@@ -65,3 +65,23 @@ def notebooks_not_run_in_ci(config, items) -> str | None:
 def real_data():
     if not HAVE_REAL_DATA:
         pytest.skip(REASON)
+
+
+# --- shared by the training tests (test_train_faults, test_code_fingerprint) ---------------------
+
+@pytest.fixture
+def images():
+    """24 random 64-px RGB uint8 images: enough for a tiny fit."""
+    import numpy as np
+
+    return np.random.default_rng(0).integers(0, 256, size=(24, 64, 64, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def notices(monkeypatch):
+    """Everything fit() tells the user, in order (fit must say it through train.notice)."""
+    from facefill import train
+
+    said = []
+    monkeypatch.setattr(train, "notice", said.append)
+    return said

@@ -82,18 +82,6 @@ def pkg(tmp_path, monkeypatch):
         del sys.modules[m]
 
 
-@pytest.fixture
-def images():
-    return np.random.default_rng(0).integers(0, 256, size=(24, 64, 64, 3), dtype=np.uint8)
-
-
-@pytest.fixture
-def notices(monkeypatch):
-    said = []
-    monkeypatch.setattr(train, "notice", said.append)
-    return said
-
-
 def test_changed_training_code_invalidates_the_checkpoint_and_retrains(pkg, images, tmp_path, notices):
     name, study, edit = pkg
     study.run(images, tiny(), tmp_path / "run")

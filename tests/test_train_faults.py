@@ -25,19 +25,6 @@ def tiny_task():
     return ce.ContextEncoderTask(ce.ContextEncoderConfig(image_size=64, hole=32, width=4, bottleneck=16))
 
 
-@pytest.fixture
-def images():
-    return np.random.default_rng(0).integers(0, 256, size=(24, 64, 64, 3), dtype=np.uint8)
-
-
-@pytest.fixture
-def notices(monkeypatch):
-    """Everything fit() tells the user, in order (fit must say it through train.notice)."""
-    said = []
-    monkeypatch.setattr(train, "notice", said.append)
-    return said
-
-
 cfg, weights = train_config, generator_weights
 
 
