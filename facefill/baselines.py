@@ -26,6 +26,7 @@ import torch
 from .adversarial import composite
 from .inpaint.local import biharmonic, opencv
 from .masks import check_masks
+from .profiling import timed
 
 TRIVIAL = ("mean colour", "mean training image")
 CLASSICAL = ("Telea", "biharmonic")
@@ -67,9 +68,13 @@ def biharmonic_fill(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
 
 def fill_all(images: torch.Tensor, masks: torch.Tensor, train_mean: torch.Tensor) -> dict[str, torch.Tensor]:
     """Every baseline's completion of ``images`` under ``masks``, keyed by the names in TRIVIAL + CLASSICAL."""
-    return {
-        "mean colour": mean_colour(images, masks),
-        "mean training image": mean_training_image(images, masks, train_mean),
-        "Telea": telea(images, masks),
-        "biharmonic": biharmonic_fill(images, masks),
-    }
+    fills = {"mean colour": lambda: mean_colour(images, masks),
+             "mean training image": lambda: mean_training_image(images, masks, train_mean),
+             "Telea": lambda: telea(images, masks),
+             "biharmonic": lambda: biharmonic_fill(images, masks)}
+    out = {}
+    with timed("baselines"):
+        for name, fill in fills.items():
+            with timed(f"baseline:{name}"):
+                out[name] = fill()
+    return out

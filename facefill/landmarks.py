@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import DataError, DataNotFoundError
+from .profiling import timed
 
 JAW, BROWS, NOSE, EYES, MOUTH = range(0, 17), range(17, 27), range(27, 36), range(36, 48), range(48, 68)
 
@@ -97,18 +98,19 @@ def landmarks(images: np.ndarray, box: str = "crop", upscale: float | None = Non
     pred = shape_predictor()
     pts = np.zeros((n, 68, 2), np.float32)
     detected = np.zeros(n, bool)
-    for i, img in enumerate(images):
-        big = upscaled(img, up)
-        H, W = big.shape[:2]
-        rect = dlib.rectangle(round(margin * W), round(margin * H), round((1 - margin) * W) - 1, round((1 - margin) * H) - 1)
-        if box == "detect":
-            found = face_detector()(big, 0)
-            if len(found):
-                rect, detected[i] = max(found, key=lambda r: r.area()), True
-        elif box != "crop":
-            raise ValueError(f"box={box!r}: use 'crop' or 'detect'")
-        shape = pred(big, rect)
-        pts[i] = [(p.x / up, p.y / up) for p in shape.parts()]
+    with timed("dlib"):
+        for i, img in enumerate(images):
+            big = upscaled(img, up)
+            H, W = big.shape[:2]
+            rect = dlib.rectangle(round(margin * W), round(margin * H), round((1 - margin) * W) - 1, round((1 - margin) * H) - 1)
+            if box == "detect":
+                found = face_detector()(big, 0)
+                if len(found):
+                    rect, detected[i] = max(found, key=lambda r: r.area()), True
+            elif box != "crop":
+                raise ValueError(f"box={box!r}: use 'crop' or 'detect'")
+            shape = pred(big, rect)
+            pts[i] = [(p.x / up, p.y / up) for p in shape.parts()]
     return pts, detected
 
 
@@ -121,16 +123,17 @@ def descriptors(images: np.ndarray, box: str = "detect", upscale: float | None =
     up = upscale or default_upscale(max(h, w), 200)
     rec, pred = _recognizer(), shape_predictor()
     out = np.zeros((n, 128), np.float32)
-    for i, img in enumerate(images):
-        big = upscaled(img, up)
-        H, W = big.shape[:2]
-        rect = dlib.rectangle(0, 0, W - 1, H - 1)
-        if box == "detect":
-            found = face_detector()(big, 0)
-            if len(found):
-                rect = max(found, key=lambda r: r.area())
-        shape = pred(big, rect)
-        out[i] = np.asarray(rec.compute_face_descriptor(big, shape))
+    with timed("dlib"):
+        for i, img in enumerate(images):
+            big = upscaled(img, up)
+            H, W = big.shape[:2]
+            rect = dlib.rectangle(0, 0, W - 1, H - 1)
+            if box == "detect":
+                found = face_detector()(big, 0)
+                if len(found):
+                    rect = max(found, key=lambda r: r.area())
+            shape = pred(big, rect)
+            out[i] = np.asarray(rec.compute_face_descriptor(big, shape))
     return out
 
 

@@ -17,7 +17,9 @@ import pandas as pd
 import torch
 
 from .config import PIPELINE_ENV, PROFILES, check_keys, notebook_parameters, repo_root
+from . import profiling
 from .errors import ConfigError
+from .profiling import timed
 from .papers import NOTEBOOKS
 from .runtime import configure_reproducibility, resolve_device, set_seed
 
@@ -55,7 +57,8 @@ class Run:
 
     def save_figure(self, fig, name: str, dpi: int = 110) -> Path:
         path = self.output_dir / f"{name}.png"
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        with timed("figures"):
+            fig.savefig(path, dpi=dpi, bbox_inches="tight")
         return path
 
     def save_metrics(self, metrics: Mapping[str, Any]) -> dict:
@@ -126,6 +129,7 @@ def start(name: str, params: Mapping[str, Any], expected: Iterable[str] | None =
     set_seed(int(params["seed"]))
     device = resolve_device(params.get("device", "auto"))
     run = Run(name, params, root, out, ckpt, device)
+    profiling.record_to(out / "timings.json")  # where this run spends its time (facefill.profiling)
     (out / "environment.json").write_text(json.dumps(_jsonable(environment), indent=2, sort_keys=True) + "\n")
     print(f"{name}: profile={params['profile']} seed={params['seed']} device={device} threads={environment['threads']} "
           f"torch={torch.__version__} python={platform.python_version()}\n  outputs → {out}\n  checkpoints → {ckpt}")

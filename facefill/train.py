@@ -60,6 +60,7 @@ from .errors import ConfigError, FacefillError, Interrupted, TrainingDivergedErr
 from .runtime import autocast_factory, resolve_device, resolve_precision, set_seed
 from .export import checkpoint_meta, export, export_path
 from .codehash import changed_code, code_fingerprint
+from .profiling import timed
 
 
 @dataclass
@@ -556,58 +557,60 @@ def fit(
         save_branch(0)  # lr_decay_start 0: the half run starts from the initial weights
     t_last = time.perf_counter()
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not cfg.progress, mininterval=2.0, desc="train")
-    try:
-        for step in bar:
-            current = done = step + 1
-            if cfg.lr_decay_start < 1.0:
-                for k, o in task.optimizers.items():
-                    for g, lr in zip(o.param_groups, base_lrs[k]):
-                        g["lr"] = lr * cfg.lr_factor(step)
-            logs = task.training_step(batch_at(step), autocast)
-            values = {k: float(v) for k, v in logs.items()}
-            bad = [k for k, v in values.items() if not math.isfinite(v)]
-            if bad:
-                write_history()
-                raise TrainingDivergedError(
-                    f"step {step}: {', '.join(f'{k}={values[k]}' for k in bad)} is not finite. Training stopped; "
-                    f"{kept()}. Try a lower learning rate, precision='fp32', or another seed."
-                )
-            row = None
-            if done % cfg.log_every == 0 or done == cfg.steps:
-                now = time.perf_counter()
-                n_steps = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
-                row = {"step": done, **values, "images_per_s": n_steps * cfg.batch_size / max(now - t_last, 1e-9)}
-                history.append(row)
-                t_last = now
-                bar.set_postfix({k: f"{v:.3g}" for k, v in list(values.items())[:4]})
-            if validate is not None and (done % val_every == 0 or done == cfg.steps):
-                t0 = time.perf_counter()
-                val = _validation(validate, task.modules)
-                if row is None:
-                    row = {"step": done}
+    with timed("fit"):  # the training loop, validations included (facefill.profiling)
+        try:
+            for step in bar:
+                current = done = step + 1
+                if cfg.lr_decay_start < 1.0:
+                    for k, o in task.optimizers.items():
+                        for g, lr in zip(o.param_groups, base_lrs[k]):
+                            g["lr"] = lr * cfg.lr_factor(step)
+                logs = task.training_step(batch_at(step), autocast)
+                values = {k: float(v) for k, v in logs.items()}
+                bad = [k for k, v in values.items() if not math.isfinite(v)]
+                if bad:
+                    write_history()
+                    raise TrainingDivergedError(
+                        f"step {step}: {', '.join(f'{k}={values[k]}' for k in bad)} is not finite. Training stopped; "
+                        f"{kept()}. Try a lower learning rate, precision='fp32', or another seed."
+                    )
+                row = None
+                if done % cfg.log_every == 0 or done == cfg.steps:
+                    now = time.perf_counter()
+                    n_steps = cfg.log_every if done % cfg.log_every == 0 else done % cfg.log_every
+                    row = {"step": done, **values, "images_per_s": n_steps * cfg.batch_size / max(now - t_last, 1e-9)}
                     history.append(row)
-                row.update(val)
-                t_last += time.perf_counter() - t0  # validation is not training throughput
-            if cfg.sample_every and done % cfg.sample_every == 0 and done != cfg.steps:
-                grid(done)
-            if done == branch:
-                with _interrupts_deferred():
-                    save_branch(done)
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                with _interrupts_deferred():  # the file and what we say about it stay in step
-                    save_checkpoint(ckpt_path, task, done, history, fingerprint, cfg, code)
-                    good_step, good_path = done, ckpt_path
-                write_history()
-        bar.close()
-        write_history()
-        grid(cfg.steps)
-    except KeyboardInterrupt:
-        bar.close()
-        with contextlib.suppress(OSError):
+                    t_last = now
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in list(values.items())[:4]})
+                if validate is not None and (done % val_every == 0 or done == cfg.steps):
+                    t0 = time.perf_counter()
+                    with timed("validation"):
+                        val = _validation(validate, task.modules)
+                    if row is None:
+                        row = {"step": done}
+                        history.append(row)
+                    row.update(val)
+                    t_last += time.perf_counter() - t0  # validation is not training throughput
+                if cfg.sample_every and done % cfg.sample_every == 0 and done != cfg.steps:
+                    grid(done)
+                if done == branch:
+                    with _interrupts_deferred():
+                        save_branch(done)
+                if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                    with _interrupts_deferred():  # the file and what we say about it stay in step
+                        save_checkpoint(ckpt_path, task, done, history, fingerprint, cfg, code)
+                        good_step, good_path = done, ckpt_path
+                    write_history()
+            bar.close()
             write_history()
-        msg = f"interrupted at step {current}; {kept()}; rerun the same command to " + ("resume" if good_path else "start again")
-        notice(msg)
-        raise Interrupted(msg) from None
+            grid(cfg.steps)
+        except KeyboardInterrupt:
+            bar.close()
+            with contextlib.suppress(OSError):
+                write_history()
+            msg = f"interrupted at step {current}; {kept()}; rerun the same command to " + ("resume" if good_path else "start again")
+            notice(msg)
+            raise Interrupted(msg) from None
     for m in task.modules.values():
         m.eval()
     # the inference weights + config + alignment template, for facefill.load and the CLI
@@ -627,9 +630,10 @@ def evaluate_batches(fn, images, batch_size: int, device, channels_last: bool = 
     """Apply ``fn`` to uint8 NHWC ``images`` in batches on ``device``; returns fn's outputs on the CPU (float32)."""
     outs = []
     imgs = _as_uint8_tensor(images)
-    for i in range(0, imgs.shape[0], batch_size):
-        x = to_model_input(imgs[i : i + batch_size], device, channels_last)
-        outs.append(fn(x).float().cpu())
+    with timed("inference"):
+        for i in range(0, imgs.shape[0], batch_size):
+            x = to_model_input(imgs[i : i + batch_size], device, channels_last)
+            outs.append(fn(x).float().cpu())
     return torch.cat(outs)
 
 

@@ -154,7 +154,7 @@ display(Image(run.output_dir / "prefill_and_fills.png"))
 table = study.evaluate()
 run.save_table(table, "results", "Hole pixel metrics: learned arms vs learning-free fills (test split)",
                notes=["images on [0, 1]: L1/L2 in % of the range, PSNR in dB, SSIM = mean of the 11×11 Gaussian SSIM map over the hole",
-                      "learned arms: mean over training seeds; per-image values in arrays.npz; pre-fills: seed 0's small CE, the blur"])
+                      "learned arms and the small CE's pre-fill: mean over training seeds; per-image values in arrays.npz"])
 display(Markdown((run.output_dir / "results.md").read_text()))
 
 # %% [markdown]

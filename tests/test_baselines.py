@@ -74,3 +74,22 @@ def test_study_files_have_numbers_claims_and_deviations():
     assert d["metrics"]["psnr"] == 18.58
     assert {c["b"] for c in d["claims"]} <= set(baselines.TRIVIAL + baselines.CLASSICAL)
     assert all({"aspect", "paper", "ours", "why"} <= set(r) for r in d["deviations"])
+
+
+def test_biharmonic_solved_per_mask_equals_skimage_per_image():
+    # images sharing a mask are solved as channels of one image: the same numbers as one call per image
+    from skimage.restoration import inpaint_biharmonic
+
+    from facefill.inpaint.local import biharmonic
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(5, 3, 24, 24, generator=g) * 2 - 1
+    shared = torch.zeros(1, 1, 24, 24)
+    shared[..., 6:18, 8:20] = 1
+    masks = shared.repeat(5, 1, 1, 1)
+    masks[3] = (torch.rand(1, 24, 24, generator=g) < 0.3).float()  # one image with its own mask, in between
+    got = biharmonic(x, masks, chunk=2)  # chunks split the shared group too
+    imgs = ((x + 1) / 2).permute(0, 2, 3, 1).double().numpy()
+    want = np.stack([inpaint_biharmonic(im, m[0].numpy() > 0.5, channel_axis=-1) for im, m in zip(imgs, masks)])
+    want = torch.from_numpy(want).float().permute(0, 3, 1, 2).mul(2).sub(1).clamp(-1, 1)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)

@@ -256,3 +256,86 @@ def test_training_flops_counts_forward_and_backward_and_does_not_train():
     x = torch.rand(2, 3, 128, 128) * 2 - 1
     # the cascade's step = the plain step + the frozen CE64's forward
     assert cc.training_flops(cascade, x) > cc.training_flops(plain, x)
+
+
+# --------------------------------------------------------------------------- budget stability of the study (half-budget runs)
+
+def _tiny_cascade_study(tmp_path, monkeypatch):
+    """The cascade study at a toy size on random faces (no archives): 2 seeds, 2 steps per stage."""
+    from facefill.config import notebook_parameters
+    from facefill.experiments import cascade2018
+    from facefill.reporting import Run
+
+    def fake_faces(dataset, size, split, n, **kw):
+        seed = {"train": 1, "val": 2, "test": 3}[split]
+        return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+    monkeypatch.setattr(cascade2018.data, "load_faces", fake_faces)
+    p = notebook_parameters("cascade", "smoke") | {
+        "output_dir": str(tmp_path / "out"), "checkpoint_dir": str(tmp_path / "ckpt"), "n_train": 8, "n_val": 4, "n_test": 4,
+        "n_seeds": 2, "image_size": 64, "hole": 32, "bottleneck": 64, "width": 8, "small_steps": 2, "large_steps": 2,
+        "batch_size": 4, "eval_batch_size": 8, "nsd_k": 2, "nsd_n": 3, "precision": "fp32", "device": "cpu"}
+    run = Run("02_cascade_context_encoder", p, tmp_path, tmp_path / "out", tmp_path / "ckpt", torch.device("cpu"))
+    study = cascade2018.CascadeStudy(p, run)
+    study.half_budget = True  # whatever params.yaml's verdicts say
+    study.train_cfg = study.train_cfg.__class__(**{**study.train_cfg.__dict__, "half_budget": True, "progress": False})
+    study.load()
+    study.steps = {cascade2018.SMALL: 2, "CCE": 2, "blur control": 2, "CE": 3}  # compute_match's flop counting is not under test
+    return study
+
+
+def _generator_state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _differs(a: dict, b: dict) -> bool:
+    return any(not torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_cascade_study_scores_half_budget_twins_and_halves_both_stages(tmp_path, monkeypatch):
+    from facefill import verdicts
+    from facefill.experiments import cascade2018
+    from facefill.experiments.study import half_name
+    from facefill.train import HALF_DIR, load_checkpoint
+
+    study = _tiny_cascade_study(tmp_path, monkeypatch)
+    study.train()
+    table = study.evaluate()
+    study.measure_nsd()
+    ckpt = tmp_path / "ckpt"
+    for seed, small, cce in zip(study.seeds, study.by_arm[cascade2018.SMALL], study.by_arm["CCE"]):
+        arm_dir = ckpt / f"seed{seed}" / "CCE"
+        # the half cascade = a CCE of half the steps on the *half-budget* small CE, in its own folder; no branched CCE twin
+        assert not (arm_dir / HALF_DIR).exists() and (arm_dir / cascade2018.HALF_CASCADE / "model.pt").is_file()
+        assert load_checkpoint(arm_dir / cascade2018.HALF_CASCADE / "last.pt")["step"] == study.steps["CCE"] // 2
+        assert cce.half.ce64 is small.half.generator and cce.task.ce64 is small.task.generator
+        half_small = load_checkpoint(ckpt / f"seed{seed}" / "small_CE" / HALF_DIR / "last.pt")
+        assert half_small["step"] == study.steps[cascade2018.SMALL] // 2
+        for k, v in small.half.generator.state_dict().items():
+            assert torch.equal(v.cpu(), half_small["modules"]["generator"][k].cpu()), k
+        assert _differs(_generator_state(small.half.generator), _generator_state(small.task.generator))
+        assert (study.fingerprint_extra(seed, small.half)["small"] != study.fingerprint_extra(seed, small.task)["small"])
+        assert _differs(_generator_state(cce.half.generator), _generator_state(cce.task.generator))
+    for arm in ("blur control", "CE"):
+        for r in study.by_arm[arm]:  # fit's branched twin, at half the steps
+            assert load_checkpoint(ckpt / f"seed{r.seed}" / arm.replace(" ", "_") / HALF_DIR / "last.pt")["step"] == max(study.steps[arm] // 2, 1)
+            assert _differs(_generator_state(r.half.generator), _generator_state(r.task.generator))
+    # scored and stored under their own names, kept out of the figures
+    methods = set(table["method"])
+    assert {study.label(half_name(a)) for a in cascade2018.LARGE} <= methods
+    assert not any(m.endswith("(half budget)") for m in study.filled)
+    specs = study.claim_specs()
+    assert {s["metric"] for s in specs} >= {"nsd_raw", "psnr"}
+    for s in specs:
+        for arm in ("a", "b"):
+            x = s[arm]
+            assert x["trained"] and len(x["half_arrays"]) == len(x["arrays"]) == len(study.seeds)
+            for full, half in zip(x["arrays"], x["half_arrays"]):
+                assert full != half and "(half_budget)" in half
+                fa, ha = (study.store.arrays[r.rsplit(":", 1)[1]] for r in (full, half))
+                assert fa.shape == ha.shape and not np.array_equal(fa, ha), (full, half, fa, ha)
+    records = verdicts.evaluate_claims(specs, verdicts.Tolerances.from_params(), root=tmp_path)
+    assert all("half_verdict" in r["result"] for r in records)
+    study.half_budget = False  # no half runs: the arms carry no half arrays (and none are looked up)
+    assert all("half_arrays" not in s[arm] for s in study.claim_specs() for arm in ("a", "b"))

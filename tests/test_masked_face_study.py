@@ -99,3 +99,63 @@ def test_loss_reading_criterion_rejects_the_literal_reading():
     assert table["chosen"].sum() == 1
     study.val_mean_full = 1e-4  # a validation set no reading can explain: nothing is chosen
     assert not study.readings()["chosen"].any()
+
+
+# --------------------------------------------------------------------------- budget stability (half-budget runs)
+
+@pytest.mark.slow
+def test_study_scores_half_budget_twins_of_the_claimed_arms(tmp_path, monkeypatch):
+    """With half budget on, no BN and BN (the arms of the claims) also train at half their steps, scored like the
+    full runs under their half-budget name and given to every claim as half_arrays; the diagnostic (in no claim)
+    trains none; figures and the summary's baselines leave the half-budget models out."""
+    from types import SimpleNamespace
+
+    from facefill import verdicts
+    from facefill.config import notebook_parameters
+    from facefill.experiments import masked_face2021 as mf
+    from facefill.experiments.study import half_name
+    from facefill.reporting import Run
+    from facefill.train import HALF_DIR, load_checkpoint
+
+    def fake_faces(dataset, size, split, n, **kw):
+        return np.random.default_rng({"train": 1, "val": 2, "test": 3}[split]).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+
+    monkeypatch.setattr(mf.data, "load_faces", fake_faces)
+    monkeypatch.setattr(mf, "masks_for", lambda faces, seed, cfg: SimpleNamespace(masks=ece.template_masks(faces.shape[1], len(faces))))
+    p = notebook_parameters("masked_face", "smoke") | {
+        "output_dir": str(tmp_path / "out"), "checkpoint_dir": str(tmp_path / "ckpt"), "n_train": 8, "n_val": 4, "n_test": 4,
+        "n_seeds": 2, "width": 2, "max_width": 8, "steps": 4, "batch_size": 4, "precision": "fp32", "channels_last": False, "device": "cpu"}
+    run = Run("03_masked_face_inpainting", p, tmp_path, tmp_path / "out", tmp_path / "ckpt", torch.device("cpu"))
+    study = mf.MaskedFaceStudy(p, run)
+    study.half_budget = True  # whatever params.yaml's verdicts say
+    study.load()
+    study.train()
+    for r in study.runs:
+        half_ckpt = tmp_path / "ckpt" / f"{r.arm.replace(' ', '_').replace(',', '')}_seed{r.seed}" / HALF_DIR / "last.pt"
+        if r.arm == mf.DIAGNOSTIC:
+            assert r.half is None and not half_ckpt.exists()
+            continue
+        assert load_checkpoint(half_ckpt)["step"] == p["steps"] // 2
+        full, half = r.task.generator.state_dict(), r.half.generator.state_dict()
+        assert any(not torch.equal(full[k], half[k]) for k in full)
+    table = study.evaluate()
+    assert {half_name(a) for a in mf.ARMS} <= set(table["method"]) and half_name(mf.DIAGNOSTIC) not in set(table["method"])
+    assert not any(m.endswith("(half budget)") for m, _ in study.filled)
+    specs = study.claim_specs()
+    assert any(s["a"]["label"] == "BN" and s["b"]["label"] == "no BN" for s in specs)  # the BN claim: two trained arms
+    for s in specs:
+        for arm in ("a", "b"):
+            x = s[arm]
+            if not x["trained"]:
+                assert "half_arrays" not in x
+                continue
+            assert len(x["half_arrays"]) == len(x["arrays"]) == len(study.seeds)
+            for full, half in zip(x["arrays"], x["half_arrays"]):
+                assert full != half and "(half_budget)" in half
+                fa, ha = (study.store.arrays[ref.rsplit(":", 1)[1]] for ref in (full, half))
+                assert fa.shape == ha.shape and not np.array_equal(fa, ha)
+    records = verdicts.evaluate_claims(specs, verdicts.Tolerances.from_params(), root=tmp_path)
+    assert all("half_verdict" in r["result"] for r in records)
+    assert "(half budget)" not in study.summary(table, study.ablation(), records)  # never a baseline the model is held against
+    study.half_budget = False  # no half runs: the arms carry no half arrays (and none are looked up)
+    assert all("half_arrays" not in s[arm] for s in study.claim_specs() for arm in ("a", "b"))

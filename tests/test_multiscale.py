@@ -359,3 +359,76 @@ def test_paper_profile_schedule_is_in_epochs_of_the_data_used(tmp_path):
     train_cfg, cfg = study.schedule(3600)  # our copy: 112.5 steps per epoch
     assert (train_cfg.steps, cfg.lr_decay_every) == (33750, 5625)
     assert study.ce_cfg.image_size == 128 and study.ce_cfg.hole == cfg.hole == 64  # the paper profile keeps 250 px
+
+
+def test_budget_stability_every_trained_arm_has_its_half_budget_runs(tmp_path, monkeypatch):
+    """With ``require_half_budget``, the smoke study (synthetic faces, no data archives) trains every arm
+    and seed also at half its steps, scores those models under ``<arm> (half budget)`` and gives every
+    trained arm of every claim its ``half_arrays``, one per seed; measurement / benchmark arms get none."""
+    from types import SimpleNamespace
+
+    from facefill import baselines, pipeline, verdicts
+    from facefill.experiments.multiscale2020 import MultiScaleStudy
+    from facefill.experiments.study import HALF_SUFFIX
+    from facefill.train import HALF_DIR
+
+    monkeypatch.setattr(verdicts.Tolerances, "from_params", classmethod(lambda cls, params=None: cls(require_half_budget=True)))
+    params = pipeline.notebook_parameters("multiscale", "smoke")
+    run = SimpleNamespace(device=torch.device("cpu"), output_dir=tmp_path / "out", checkpoint_dir=tmp_path / "ck", root=tmp_path)
+    run.output_dir.mkdir()
+    study = MultiScaleStudy(params, run)
+    assert study.half_budget and study.schedule(16)[0].half_budget  # the study's own schedule keeps it
+    s, rng = study.cfg.image_size, np.random.default_rng(0)
+
+    def faces(n):
+        low = torch.rand(n, 3, 8, 8, generator=torch.Generator().manual_seed(int(rng.integers(1 << 30))))
+        return (torch.nn.functional.interpolate(low, size=(s, s), mode="bilinear").permute(0, 2, 3, 1) * 255).round().byte().numpy()
+
+    ds = params["dataset"]
+    study.train_sets = [ds]
+    study.images = {f"{ds}/train": faces(8), f"{ds}/val": faces(4), "main": faces(4), "transfer": faces(4)}
+    study.train_mean = {ds: baselines.train_mean_image(study.images[f"{ds}/train"])}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny networks: one thread is faster on the shared CPU
+    try:
+        study.train()
+    finally:
+        torch.set_num_threads(threads)
+    assert set(study.runs) == set(study.arm_configs())
+    for label, runs in study.runs.items():
+        for r in runs:
+            name = label.replace(" ", "_")
+            assert r.half is not None and (run.checkpoint_dir / f"{name}_seed{r.seed}" / HALF_DIR / "last.pt").is_file()
+            assert (run.output_dir / "runs" / f"{name}_seed{r.seed}" / HALF_DIR / "history.csv").is_file()
+            full, half = r.task.generator.state_dict(), r.half.generator.state_dict()
+            assert any(not torch.equal(full[k], half[k]) for k in full if full[k].is_floating_point())
+    table = study.evaluate()
+    assert not any(k.startswith(f"{label}{HALF_SUFFIX}") for fills in study.filled.values() for k in fills
+                   for label in study.runs)  # the figures show the full-budget models
+    specs = study.claim_specs()
+    store = np.load(run.output_dir / "arrays.npz")
+    trained = 0
+    for spec in specs:
+        for x in (spec["a"], spec["b"]):
+            if not x["trained"]:
+                assert "half_arrays" not in x
+                continue
+            trained += 1
+            assert len(x["half_arrays"]) == len(x["arrays"]) == len(study.seeds)
+            for full_ref, half_ref in zip(x["arrays"], x["half_arrays"]):
+                full_key, half_key = full_ref.split(":", 1)[1], half_ref.split(":", 1)[1]
+                assert half_key == full_key.replace(f"__{x['label'].replace(' ', '_')}__",
+                                                    f"__{(x['label'] + HALF_SUFFIX).replace(' ', '_')}__")  # same seed and metric
+                assert half_key in store.files and store[half_key].shape == store[full_key].shape
+                assert not np.array_equal(store[half_key], store[full_key])
+    assert trained == 12  # 6 claims between two trained arms; the speed and parameter claims have none
+    assert {x["label"] for spec in specs for x in (spec["a"], spec["b"]) if x["trained"]} == set(study.runs)
+    records = verdicts.evaluate_claims(specs, verdicts.Tolerances(require_half_budget=True), root=tmp_path)
+    assert all("half_verdict" in r["result"] for r in records if r["a"]["trained"] or r["b"]["trained"])
+    main = set(table.loc[table["data"].str.startswith(ds), "method"])
+    assert {f"{label}{HALF_SUFFIX}" for label in study.runs} <= main  # the results table shows them, ...
+    beats = [line for line in study.summary(table, records).splitlines() if "does not beat" in line]
+    assert not any(HALF_SUFFIX in line for line in beats)  # ... but they are no baseline a learned arm must beat
+    assert not any("half" in k for k in study.headline(table))
+    study.half_budget = False  # budget stability off: the claims carry no half_arrays
+    assert not any("half_arrays" in x for spec in study.claim_specs() for x in (spec["a"], spec["b"]))

@@ -1,6 +1,7 @@
 """SRGAN (paper 004 / Ledig et al.): shapes and sizes against the papers, losses against their
 formulas, content networks against references, the SR metrics, the tasks under `fit`, and video."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -403,3 +404,113 @@ def test_the_validation_content_loss_is_moved_to_the_run_device():
     study.images = lambda e, split: (None, None)
     study._validate(None, None, Loss())
     assert moved == [torch.device("cpu")]
+
+
+# --------------------------------------------------------------------------- budget stability: the half-budget chain
+
+TINY_STUDY = dict(experiments=["celeba/64/2", "celeba/64/4"], n_train=8, n_val=2, n_test=4, n_seeds=1, n_blocks=1, width=4,
+                  d_width=4, d_dense=8, lr=1e-3, gan_lr=1e-3, content="mse", calibration_images=4, resnet_steps=4, gan_steps=2,
+                  batch_size=4, precision="fp32", channels_last=False, device="cpu", checkpoint_every=100, eval_batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def half_study(tmp_path_factory):
+    """The SRGAN study at toy size with half budget on (synthetic faces, no data archive): trained, scored, and
+    every ``fit`` call recorded with the generator weights it started from. dlib's identity is replaced by a
+    cheap per-image distance (the study's plumbing is under test, not dlib)."""
+    from facefill.config import notebook_parameters, repo_root
+    from facefill.experiments import srgan_faces2020 as sf
+    from facefill.reporting import Run
+
+    tmp = tmp_path_factory.mktemp("srgan_half")
+    params = notebook_parameters("srgan", "smoke") | TINY_STUDY | {"output_dir": str(tmp / "out"), "checkpoint_dir": str(tmp / "ckpt")}
+    for d in ("out", "ckpt"):
+        (tmp / d).mkdir()
+    run = Run("05_srgan_faces", params, repo_root(), tmp / "out", tmp / "ckpt", torch.device("cpu"))
+    calls = []
+
+    def spy(task, images, cfg, out_dir, ckpt_dir, **kw):
+        start = {k: v.detach().clone() for k, v in task.generator.state_dict().items()}
+        calls.append({"ckpt": Path(ckpt_dir), "steps": cfg.steps, "half_budget": cfg.half_budget, "extra": kw["fingerprint_extra"], "start": start})
+        return fit(task, images, cfg, out_dir, ckpt_dir, **kw)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sf, "fit", spy)
+        mp.setattr("facefill.landmarks.reference_descriptors", lambda faces: faces.astype(np.float64))
+        mp.setattr("facefill.landmarks.identity_distances", lambda faces, ref: np.abs(faces - ref).mean((1, 2, 3)))
+        study = sf.SRGANStudy(params, run)
+        study.half_budget = True  # what params.yaml's verdicts.require_half_budget sets; fixed here
+        rng = np.random.default_rng(0)
+        hr = {s: rng.integers(0, 256, (params[f"n_{s}"], 64, 64, 3), dtype=np.uint8) for s in ("train", "val", "test")}
+        study.hr[("celeba", 64)] = hr
+        study.lr = {e: {s: make_lr(a, e.scale) for s, a in hr.items()} for e in study.exps}
+        study.calibrate()
+        study.train()
+        study.evaluate()
+    return study, calls
+
+
+def test_half_budget_gan_arms_start_from_the_half_budget_srresnet(half_study):
+    from facefill.experiments.srgan_faces2020 import ARMS, HALF_CHAIN
+    from facefill.train import HALF_DIR, load_checkpoint
+
+    study, calls = half_study
+    p = study.p
+    by_dir = {c["ckpt"]: c for c in calls}
+    assert len(study.runs) == len(study.seeds) * (1 + len(ARMS) + 1 + 1)  # ×2: SRResNet + 3 arms; ×4: SRResNet + SRGAN
+    for r in study.runs:
+        assert r.half is not None and (r.half.arm, r.half.seed, r.half.exp) == (r.arm, r.seed, r.exp)
+        home = study.run.checkpoint_dir / r.exp.tag / f"seed{r.seed}"
+        resnet_half = load_checkpoint(home / "SRResNet" / HALF_DIR / "last.pt")["modules"]["generator"]
+        if r.arm == "SRResNet":  # fit's branched half run; the GAN arms do not train fit's half twin
+            assert by_dir[home / "SRResNet"]["half_budget"] and int(r.half.generator.iterations) == p["resnet_steps"] // 2
+            assert all(torch.equal(v, r.half.generator.state_dict()[k]) for k, v in resnet_half.items())
+            continue
+        full, half = by_dir[home / r.arm], by_dir[home / r.arm / HALF_CHAIN]
+        assert not full["half_budget"] and not half["half_budget"]
+        assert (full["steps"], half["steps"]) == (p["gan_steps"], p["gan_steps"] // 2)
+        assert full["extra"]["resnet_steps"] == p["resnet_steps"] and "start" not in full["extra"]
+        assert half["extra"]["resnet_steps"] == p["resnet_steps"] // 2 and half["extra"]["start"] == "half-budget SRResNet"
+        assert {k: v for k, v in half["extra"].items() if k not in ("resnet_steps", "start")} == \
+               {k: v for k, v in full["extra"].items() if k != "resnet_steps"}
+        # the weights it started from: the half-budget SRResNet's, not the full one's
+        assert all(torch.equal(v, half["start"][k]) for k, v in resnet_half.items())
+        assert not torch.equal(half["start"]["tail.weight"], full["start"]["tail.weight"])
+        assert int(r.generator.iterations) == p["resnet_steps"] + p["gan_steps"]
+        assert int(r.half.generator.iterations) == p["resnet_steps"] // 2 + p["gan_steps"] // 2
+        assert (study.run.output_dir / "runs" / r.exp.tag / f"seed{r.seed}" / r.arm / HALF_CHAIN / "history.csv").is_file()
+
+
+def test_half_budget_claims_give_every_trained_arm_its_stored_half_arrays(half_study):
+    from facefill import verdicts
+    from facefill.experiments.srgan_faces2020 import HALF_CHAIN
+    from facefill.experiments.study import HALF_SUFFIX
+    from facefill.train import HALF_DIR
+
+    study, _ = half_study
+    stored = np.load(study.store.path)
+    specs = study.claim_specs()
+    assert len(specs) == len(study.paper["claims"])
+    for spec in specs:
+        verdicts.validate_spec(spec)
+        for arm in (spec["a"], spec["b"]):
+            if not arm["trained"]:
+                assert "half_arrays" not in arm, spec["id"]
+                continue
+            assert len(arm["half_arrays"]) == len(arm["arrays"]) == len(study.seeds), spec["id"]
+            for full_ref, half_ref in zip(arm["arrays"], arm["half_arrays"]):
+                full, half = stored[full_ref.rsplit(":", 1)[1]], stored[half_ref.rsplit(":", 1)[1]]
+                assert half.shape == full.shape and not np.array_equal(half, full), (spec["id"], half_ref)
+        assert not any({HALF_DIR, HALF_CHAIN} & set(Path(g["history"]).parts) for g in spec["gates"] if g["type"] == "convergence"), spec["id"]
+        assert not any(HALF_SUFFIX.replace(" ", "_") in ref for g in spec["gates"] if g["type"] == "sanity"
+                       for ref in [*g["model"], *g["baselines"].values()]), spec["id"]
+    records = verdicts.evaluate_claims(specs, verdicts.Tolerances.from_params())
+    assert all("half_diff" in r["result"] for r in records)  # every claim has a trained arm: all get a half-budget difference
+    # figures, the training table and the video use the full-budget models only
+    assert not any(HALF_SUFFIX in str(k) for preds in study.outputs.values() for k in preds)
+    assert len(study.training_table()) == len(study.runs)
+    study.half_budget = False  # without budget stability the arms carry no half_arrays
+    try:
+        assert not any("half_arrays" in s[k] for s in study.claim_specs() for k in ("a", "b"))
+    finally:
+        study.half_budget = True

@@ -19,6 +19,12 @@ before any test image is scored:
    inputs are measured the same way: they locate the scale of the number.
 4. **Claims.** ``cascade2018.yaml``; NSD intervals come from the two-level bootstrap of
    :mod:`facefill.verdicts` — seeds, then images (per image, the masks stay fixed).
+5. **Budget stability** (``verdicts.require_half_budget``). Every arm also trains at half its steps
+   and is scored (pixels and NSD) under :func:`~facefill.experiments.study.half_name`. Halving the
+   cascade halves *both* stages: the half-budget CCE is the CCE trained for half its steps, from the
+   same initial weights, on the half-budget small CE (``<CCE folder>/half_cascade``); the small CE, the
+   blur control and the CE use ``fit``'s branched half run (the CE matched to the cascade's total
+   FLOPs at half budget is the CE at half its steps).
 """
 from __future__ import annotations
 
@@ -33,15 +39,17 @@ from ..config import pick
 from ..masks import make_masks
 from ..models import cascade as cc
 from ..reporting import Run, compare
-from ..train import TrainConfig, fit, to_model_input
+from ..train import TrainConfig, fit, half_config, to_model_input
 from . import ArrayStore, deviation_table, project_path, study_data
 from .pathak2016 import ContextEncoderStudy
-from .study import TrainedRun
+from .study import HALF_SUFFIX, TrainedRun, half_name, half_task
 
 KEY = "cascade2018"
 METRICS = ("l1_percent", "l2_percent", "psnr", "ssim")
 LARGE = ("CCE", "blur control", "CE")  # the arms compared by the claims
 SMALL = "small CE"
+PREFILL = "pre-fill"  # the small CE's upscaled fill alone, per seed: the CCE's input, scored as an arm
+HALF_CASCADE = "half_cascade"  # the half-budget CCE's folder, inside the CCE's output and checkpoint folders
 
 
 def downscale_to(images: np.ndarray, size: int) -> np.ndarray:
@@ -61,10 +69,12 @@ class CascadeStudy(ContextEncoderStudy):
         self.paper = study_data(KEY)
         self.cfg = pick(params, cc.CascadeConfig)
         self.small_size = self.cfg.image_size // 2
-        self.names = {SMALL: f"CE{self.small_size}", "CE": f"CE{self.cfg.image_size}"}
+        self.names = {SMALL: f"CE{self.small_size}", "CE": f"CE{self.cfg.image_size}", PREFILL: f"↗CE{self.small_size} pre-fill"}
         self.by_arm: dict[str, list[TrainedRun]] = {a: [] for a in (SMALL, *LARGE)}
 
     def label(self, arm: str) -> str:
+        if arm.endswith(HALF_SUFFIX):
+            return half_name(self.label(arm[: -len(HALF_SUFFIX)]))
         return self.names.get(arm, arm)
 
     # ------------------------------------------------------------------ data
@@ -136,33 +146,54 @@ class CascadeStudy(ContextEncoderStudy):
 
         return validate
 
+    def fingerprint_extra(self, seed: int, small=None) -> dict:
+        """What besides the configs defines a run: for the CCE, the weights of the small CE it is trained on."""
+        return {"dataset": self.p["dataset"], "n_train": len(self.images["train"]), "seed": seed, "cascade": str(self.cfg),
+                "small": cc.state_fingerprint(small.generator) if small is not None else None}
+
     def train(self) -> dict[str, list[TrainedRun]]:
-        p = self.p
         small_images = cc.downscale_uint8(self.images["train"])
         for seed in self.seeds:
             for arm in (SMALL, *LARGE):
                 torch.manual_seed(seed if arm == SMALL else 10_000 + seed)  # the large arms start from the same weights
                 small_run = self.by_arm[SMALL][-1] if arm == "CCE" else None
                 task = self.new_task(arm, small_run.task if small_run else None)
-                cfg = TrainConfig(**{**self.train_cfg.__dict__, "steps": self.steps[arm], "seed": seed})
+                # the CCE's half run is no branch of its full run: it stands on the half-budget small CE (train_half_cascade)
+                cfg = TrainConfig(**{**self.train_cfg.__dict__, "steps": self.steps[arm], "seed": seed,
+                                     "half_budget": self.half_budget and arm != "CCE"})
                 out = self.run.output_dir / f"seed{seed}" / arm.replace(" ", "_")
-                extra = {"dataset": p["dataset"], "n_train": len(small_images), "seed": seed, "cascade": str(self.cfg),
-                         "small": cc.state_fingerprint(small_run.task.generator) if small_run else None}
-                history = fit(task, small_images if arm == SMALL else self.images["train"], cfg, out,
-                              self.run.checkpoint_dir / f"seed{seed}" / arm.replace(" ", "_"),
-                              validate=self.validation_loss(task, arm == SMALL), fingerprint_extra=extra)
-                self.by_arm[arm].append(TrainedRun(arm, seed, task, history, out / "history.csv"))
+                ckpt = self.run.checkpoint_dir / f"seed{seed}" / arm.replace(" ", "_")
+                history = fit(task, small_images if arm == SMALL else self.images["train"], cfg, out, ckpt,
+                              validate=self.validation_loss(task, arm == SMALL),
+                              fingerprint_extra=self.fingerprint_extra(seed, small_run.task if small_run else None))
+                half = None
+                if self.half_budget:
+                    half = (self.train_half_cascade(seed, small_run.half, cfg, out, ckpt) if arm == "CCE"
+                            else half_task(task, ckpt, self.run.device))
+                self.by_arm[arm].append(TrainedRun(arm, seed, task, history, out / "history.csv", half))
         return self.by_arm
+
+    def train_half_cascade(self, seed: int, small_half, cfg: TrainConfig, out, ckpt):
+        """The cascade at half budget, second stage: the CCE from the full CCE's initial weights, trained for
+        half its steps on the half-budget small CE ``small_half`` (an independent run, in ``HALF_CASCADE``)."""
+        torch.manual_seed(10_000 + seed)  # the initial weights of the full CCE (and of every large arm)
+        task = self.new_task("CCE", small_half)
+        fit(task, self.images["train"], half_config(cfg), out / HALF_CASCADE, ckpt / HALF_CASCADE,
+            validate=self.validation_loss(task, False), fingerprint_extra=self.fingerprint_extra(seed, small_half))
+        return task
 
     def curves(self) -> dict[str, pd.DataFrame]:
         return {f"{self.label(a)} seed {r.seed}": r.history for a, runs in self.by_arm.items() for r in runs}
 
     # ------------------------------------------------------------------ pixels
+    def learned_prefill(self, small_task, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """The small CE's fill, upscaled into the hole of ``images`` (the CCE's input), composited."""
+        dev = self.run.device
+        return cc.composite(images, cc.ce64_fill(small_task.generator.eval(), images.to(dev), masks.to(dev)).cpu(), masks)
+
     def prefills(self, images: torch.Tensor, masks: torch.Tensor, seed_index: int = 0) -> dict[str, torch.Tensor]:
         """The cascade's key intermediate and its control: the small CE's upscaled fill, the blur fill."""
-        small, dev = self.by_arm[SMALL][seed_index].task.generator.eval(), self.run.device
-        learned = cc.ce64_fill(small, images.to(dev), masks.to(dev)).cpu()
-        return {f"↗{self.label(SMALL)} pre-fill": cc.composite(images, learned, masks),
+        return {self.label(PREFILL): self.learned_prefill(self.by_arm[SMALL][seed_index].task, images, masks),
                 "↗blur pre-fill": cc.composite(images, cc.blur_prefill(images, masks, self.cfg.blur_sigma), masks)}
 
     def evaluate(self) -> pd.DataFrame:
@@ -170,14 +201,19 @@ class CascadeStudy(ContextEncoderStudy):
         rows, self.filled = [], {}
         self.store.set_images("main", truth)
         fills = {(arm, r.seed): self.fill(r.task, truth, masks) for arm in LARGE for r in self.by_arm[arm]}
+        fills |= {(half_name(arm), r.seed): self.fill(r.half, truth, masks) for arm in LARGE for r in self.by_arm[arm] if r.half is not None}
         fills |= {(name, None): f for name, f in baselines.fill_all(truth, masks, self.train_mean).items()}
-        fills |= {(name, None): f for name, f in self.prefills(truth, masks).items()}
+        # the learned pre-fill is a trained arm (CCE vs its own input): every seed, and its half-budget twin
+        fills |= {(PREFILL, r.seed): self.learned_prefill(r.task, truth, masks) for r in self.by_arm[SMALL]}
+        fills |= {(half_name(PREFILL), r.seed): self.learned_prefill(r.half, truth, masks) for r in self.by_arm[SMALL] if r.half is not None}
+        fills[("↗blur pre-fill", None)] = cc.composite(truth, cc.blur_prefill(truth, masks, self.cfg.blur_sigma), masks)
         for (method, seed), filled in fills.items():
-            self.filled.setdefault(method, filled)
+            if not method.endswith(HALF_SUFFIX):  # the figures show the full-budget models
+                self.filled.setdefault(method, filled)
             values = metrics.evaluate((filled + 1) / 2, (truth + 1) / 2, data_range=1.0, mask=masks, metrics=METRICS)
             for metric, v in values.items():
                 self.store.put("main", method, metric, v, seed)
-                rows.append({"method": self.label(method), "learned": seed is not None or method.startswith("↗CE"), "seed": seed,
+                rows.append({"method": self.label(method), "learned": seed is not None, "seed": seed,
                              "metric": metric, "mean": float(np.mean(v))})
         table = pd.DataFrame(rows).groupby(["method", "learned", "metric"], sort=False)["mean"].mean().unstack("metric").reset_index()
         return table[["method", "learned", *METRICS]]
@@ -210,6 +246,10 @@ class CascadeStudy(ContextEncoderStudy):
         for arm in LARGE:
             for r in self.by_arm[arm]:
                 record(arm, self.latents(r.task), r.seed)
+        for arm in LARGE:  # budget stability: the NSD claims compare trained arms
+            for r in self.by_arm[arm]:
+                if r.half is not None:
+                    record(half_name(arm), self.latents(r.half), r.seed)
         torch.manual_seed(10_000 + self.seeds[0])
         untrained = {"CE": self.new_task("CE"), "blur control": self.new_task("blur control")}
         for name, t in untrained.items():
@@ -231,22 +271,29 @@ class CascadeStudy(ContextEncoderStudy):
 
     # ------------------------------------------------------------------ claims
     def claim_specs(self) -> list[dict]:
-        def refs(split, arm, metric):
-            return [self.store.ref(split, arm, metric, r.seed) for r in self.by_arm[arm]]
+        def runs(arm):  # the pre-fill's runs are the small CE's
+            return self.by_arm[SMALL if arm == PREFILL else arm]
+
+        def refs(split, arm, metric, method=None):
+            return [self.store.ref(split, method or arm, metric, r.seed) for r in runs(arm)]
+
+        def trained(arm, c):
+            half = refs(c["dataset"], arm, c["metric"], half_name(arm)) if self.half_budget else []
+            return self.trained_arm(self.label(arm), refs(c["dataset"], arm, c["metric"]), half)
 
         def convergence(arm):
             return [{"type": "convergence", "label": f"{self.label(arm)} seed {r.seed}", "history": project_path(r.history_path, self.run.root),
-                     "step_column": "step", "column": "val_rec", "higher_is_better": False} for r in self.by_arm[arm]]
+                     "step_column": "step", "column": "val_rec", "higher_is_better": False} for r in runs(arm)]
 
         specs = []
         for c in self.paper["claims"]:
             arms = [c["a"], c["b"]]
-            gates = [g for arm in ([SMALL] if "CCE" in arms else []) + arms for g in convergence(arm)]
+            # every model the claim rests on, once: the CCE and the pre-fill stand on the small CE
+            models = ([SMALL] if {"CCE", PREFILL} & set(arms) else []) + [a for a in arms if a != PREFILL]
+            gates = [g for arm in models for g in convergence(arm)]
             gates += [{"type": "sanity", "label": self.label(arm), "model": refs("main", arm, "psnr"), "higher_is_better": True,
                        "baselines": {b: self.store.ref("main", b, "psnr") for b in baselines.TRIVIAL}} for arm in arms]
-            specs.append(self.claim_spec(c, {"label": self.label(c["a"]), "trained": True, "arrays": refs(c["dataset"], c["a"], c["metric"])},
-                                         {"label": self.label(c["b"]), "trained": True, "arrays": refs(c["dataset"], c["b"], c["metric"])},
-                                         gates))
+            specs.append(self.claim_spec(c, trained(c["a"], c), trained(c["b"], c), gates))
         return specs
 
     # ------------------------------------------------------------------ report

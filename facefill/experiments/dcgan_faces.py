@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import data
+from .. import data, profiling
 from ..adversarial import predict
 from ..codehash import code_fingerprint
 from ..config import PROFILES, check_keys, load_params, pick, repo_root, section
@@ -40,6 +40,7 @@ from ..errors import ConfigError, FacefillError
 from ..metrics import kernel_distance
 from ..models.dcgan import DCGANConfig, DCGANTask, sample_z
 from ..perceptual import image_features
+from ..profiling import timed
 from ..train import TrainConfig, config_fingerprint, fit, load_checkpoint
 from . import project_path
 
@@ -69,7 +70,8 @@ def face_detected(images_uint8: np.ndarray, upscale: float = 4.0) -> np.ndarray:
     from ..landmarks import check_images, face_detector, upscaled
 
     det = face_detector()
-    return np.array([float(len(det(upscaled(im, upscale), 0)) > 0) for im in check_images(images_uint8)])
+    with timed("dlib"):
+        return np.array([float(len(det(upscaled(im, upscale), 0)) > 0) for im in check_images(images_uint8)])
 
 
 def fixed_z(n: int, z_dim: int, seed: int) -> torch.Tensor:
@@ -181,7 +183,8 @@ def save_report(run: DCGANRun, output_dir: Path, p: dict, n_train: int, n_real: 
 
     run.history.to_csv(output_dir / "history.csv", index=False)
     fig = samples_figure(run.snapshots)
-    fig.savefig(output_dir / "samples_over_training.png", dpi=110, bbox_inches="tight")
+    with timed("figures"):
+        fig.savefig(output_dir / "samples_over_training.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     h = run.history.dropna(subset=["val_face_share"]) if "val_face_share" in run.history else run.history.iloc[:0]
     metrics = {"profile": p.get("profile"), "n_train": n_train, "n_real": n_real, "steps": p["steps"], "width": p["width"],
@@ -240,8 +243,10 @@ def main(argv=None) -> int:
     params = load_params(root / "params.yaml")
     p = stage_params(args.profile, params)
     d = params.get("data") or {}
+    profiling.record_to(root / args.output_dir / "timings.json")
     try:
-        run = train(p, root / args.output_dir, root / args.checkpoint_dir, d.get("dir"), root / d.get("processed_dir", "data/processed"))
+        with timed("stage"):
+            run = train(p, root / args.output_dir, root / args.checkpoint_dir, d.get("dir"), root / d.get("processed_dir", "data/processed"))
     except FacefillError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -22,6 +22,10 @@ fixed before any test image is scored:
 5. **Claims.** ``masked_face2021.yaml`` lists them; :mod:`facefill.verdicts` decides each after the
    convergence gate (every seed of every trained arm in the claim) and the sanity gate (the model
    beats the trivial fills on PSNR).
+6. **Budget stability** (``verdicts.require_half_budget``). Every run of an arm that a claim compares
+   (no BN, BN) also trains at half its steps (``fit``'s branched half run); the half-budget models are
+   scored like the full ones under :func:`~facefill.experiments.study.half_name` and decide nothing
+   but whether each verdict survives halving the budget. The diagnostic, in no claim, has none.
 """
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ from ..models.elu_context_encoder import LOSS_READINGS, EluContextEncoderConfig,
 from ..reporting import Run
 from ..train import evaluate_batches, fit
 from . import deviation_table, project_path
-from .study import Study, TrainedRun
+from .study import HALF_SUFFIX, Study, TrainedRun, half_name, half_task
 
 KEY = "masked_face2021"
 SOURCE_SIZE = 128  # the processed CelebA-HQ cache the study reads (and the paper's resolution)
@@ -119,22 +123,30 @@ class MaskedFaceStudy(Study):
 
         return validate
 
-    def train_one(self, arm: str, seed: int, steps: int | None = None) -> TrainedRun:
+    def claimed_arms(self) -> set[str]:
+        """The trained arms some claim compares: only these need a half-budget run."""
+        arms = {c.get("a", "no BN") for c in self.paper["claims"]} | {c["b"] for c in self.paper["claims"]}
+        return arms & {*ARMS, DIAGNOSTIC}
+
+    def train_one(self, arm: str, seed: int, steps: int | None = None, half: bool = False) -> TrainedRun:
+        """One run of ``arm``; ``half``: also its half-budget twin (``TrainedRun.half``)."""
         torch.manual_seed(seed)  # the weights of each seed
         task = EluContextEncoderTask(self.arm_config(arm))
-        cfg = replace(self.train_cfg, seed=seed, steps=steps or self.train_cfg.steps)
+        cfg = replace(self.train_cfg, seed=seed, steps=steps or self.train_cfg.steps, half_budget=half)
         name = f"{arm.replace(' ', '_').replace(',', '').replace(':', '')}_seed{seed}"
-        out = self.run.output_dir / name
+        out, ckpt = self.run.output_dir / name, self.run.checkpoint_dir / name
         history = fit(task, (self.images["train"], face_masks.as_uint8_images(self.masks["train"])), cfg, out,
-                      self.run.checkpoint_dir / name, validate=self.validation(task),
+                      ckpt, validate=self.validation(task),
                       sample_images=(self.images["test"][:8], face_masks.as_uint8_images(self.masks["test"][:8])),
                       fingerprint_extra={"dataset": self.p["dataset"], "n_train": len(self.images["train"]), "seed": seed,
                                          "masks": self.mask_cfg.__dict__})
-        return TrainedRun(arm, seed, task, history, out / "history.csv")
+        twin = half_task(task, ckpt, self.run.device) if half else None
+        return TrainedRun(arm, seed, task, history, out / "history.csv", twin)
 
     def train(self) -> list[TrainedRun]:
-        self.runs = [self.train_one(arm, s) for arm in ARMS for s in self.seeds]
-        self.runs.append(self.train_one(DIAGNOSTIC, self.seeds[0]))
+        halve = self.claimed_arms() if self.half_budget else set()
+        self.runs = [self.train_one(arm, s, half=arm in halve) for arm in ARMS for s in self.seeds]
+        self.runs.append(self.train_one(DIAGNOSTIC, self.seeds[0], half=DIAGNOSTIC in halve))
         return self.runs
 
     # ------------------------------------------------------------------ evaluation
@@ -154,9 +166,10 @@ class MaskedFaceStudy(Study):
         self.store.set_images("main", self.images["test"])
         reference = landmarks.reference_descriptors(self.images["test"])  # the originals' descriptors, once
         fills = {(r.arm, r.seed): self.fill(r.task, "test") for r in self.runs}
+        fills |= {(half_name(r.arm), r.seed): self.fill(r.half, "test") for r in self.runs if r.half is not None}
         fills |= {(name, None): f for name, f in baselines.fill_all(truth, masks, self.train_mean).items()}
         fills[("occluded input", None)] = self.occluded("test")
-        self.filled = fills
+        self.filled = {k: f for k, f in fills.items() if not k[0].endswith(HALF_SUFFIX)}  # the figures show the full-budget models
         rows = []
         for (method, seed), filled in fills.items():
             values = {
@@ -201,8 +214,11 @@ class MaskedFaceStudy(Study):
 
     # ------------------------------------------------------------------ claims
     def claim_specs(self) -> list[dict]:
-        def arm_refs(arm, metric):
-            return [self.store.ref("main", arm, metric, r.seed) for r in self.runs if r.arm == arm]
+        def arm_refs(arm, metric, method=None):
+            return [self.store.ref("main", method or arm, metric, r.seed) for r in self.runs if r.arm == arm]
+
+        def trained(arm, metric):
+            return self.trained_arm(arm, arm_refs(arm, metric), arm_refs(arm, metric, half_name(arm)) if self.half_budget else [])
 
         def convergence(arm):
             return [{"type": "convergence", "label": f"{arm} seed {r.seed}", "history": project_path(r.history_path, self.run.root),
@@ -217,9 +233,9 @@ class MaskedFaceStudy(Study):
                 gates.append({"type": "sanity", "label": arm, "model": arm_refs(arm, "psnr"), "higher_is_better": True,
                               "baselines": {b: self.store.ref("main", b, "psnr") for b in baselines.TRIVIAL}})
             specs.append(self.claim_spec(
-                c, {"label": a, "trained": True, "arrays": arm_refs(a, c["metric"])},
-                {"label": c["b"], "trained": b_trained,
-                 "arrays": arm_refs(c["b"], c["metric"]) if b_trained else [self.store.ref("main", c["b"], c["metric"])]},
+                c, trained(a, c["metric"]),
+                trained(c["b"], c["metric"]) if b_trained else
+                {"label": c["b"], "trained": False, "arrays": [self.store.ref("main", c["b"], c["metric"])]},
                 gates))
         return specs
 
@@ -259,7 +275,7 @@ class MaskedFaceStudy(Study):
                  f"(no BN, reading `{self.p['loss_reading']}`, {self.p['steps']} steps, profile `{self.p['profile']}`) restore the "
                  f"mask region with PSNR {model['psnr']:.2f} dB and SSIM {model['ssim']:.3f}; the dlib identity distance to the "
                  f"original is {model['identity_distance']:.3f} (the masked input: {t.loc['occluded input', 'identity_distance']:.3f})."]
-        base = [m for m in t.index if m not in (*ARMS, DIAGNOSTIC, "occluded input")]
+        base = [m for m in t.index if m not in (*ARMS, DIAGNOSTIC, "occluded input") and not m.endswith(HALF_SUFFIX)]
         for metric, higher in (("psnr", True), ("ssim", True), ("identity_distance", False)):
             losing = [m for m in base if (t.loc[m, metric] >= model[metric]) == higher]
             if losing:

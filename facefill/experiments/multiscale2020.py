@@ -19,6 +19,10 @@ several *arms* instead of one model:
 4. **Claims** (``multiscale2020.yaml``): trained arms pass the convergence gate (every seed) and
    the sanity gate (PSNR above the trivial baselines); the speed claim reads interleaved benchmark
    blocks, the parameter-count claim the paper-size architectures, built without training.
+5. **Budget stability** (``verdicts.require_half_budget``): every run also trains at half its steps
+   (``fit``'s half-budget branch); those models are scored under ``<arm> (half budget)`` and given to
+   every trained arm of a claim as ``half_arrays``. They stay out of the figures, the summary's
+   comparisons and the headline metrics.
 """
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ from ..reporting import Run, compare
 from ..train import TrainConfig, evaluate_batches, fit
 from . import deviation_table, project_path
 from .pathak2016 import ContextEncoderStudy, crop, hole_metrics, inner_box, inner_mask
-from .study import Study, TrainedRun
+from .study import HALF_SUFFIX, Study, TrainedRun, half_name, half_task
 
 KEY = "multiscale2020"
 METRICS = ("l1_percent", "l2_percent", "psnr", "ssim", "ms_ssim_percent")
@@ -122,8 +126,10 @@ class MultiScaleStudy(ContextEncoderStudy):
 
     def schedule(self, n_train: int) -> tuple[TrainConfig, ms.MultiScaleConfig]:
         """The paper's schedule in epochs of the ``n_train`` faces actually used (when ``epochs`` is set):
-        steps = ⌈epochs · n / batch⌉ and the MCE's −10 % step every ``step_decay_epochs`` epochs."""
-        p, train_cfg, cfg = self.p, pick(self.p, TrainConfig), pick(self.p, ms.MultiScaleConfig)
+        steps = ⌈epochs · n / batch⌉ and the MCE's −10 % step every ``step_decay_epochs`` epochs. The
+        training config keeps ``half_budget`` (:class:`Study`: budget stability)."""
+        p, cfg = self.p, pick(self.p, ms.MultiScaleConfig)
+        train_cfg = dataclasses.replace(pick(p, TrainConfig), half_budget=self.half_budget)
         if not p["epochs"]:
             return train_cfg, cfg
         per_epoch = n_train / p["batch_size"]
@@ -156,11 +162,12 @@ class MultiScaleStudy(ContextEncoderStudy):
                     images, sample = (self.context_crop_uint8(train), self.context_crop_uint8(val[:8])) if label == "CE" else (train, val[:8])
                     name = f"{prefix}{label}".replace(" ", "_").replace("/", "_")
                     out = self.run.output_dir / "runs" / f"{name}_seed{seed}"
-                    history = fit(task, images, dataclasses.replace(train_cfg, seed=seed), out,
-                                  self.run.checkpoint_dir / f"{name}_seed{seed}", sample_images=sample,
+                    ckpt = self.run.checkpoint_dir / f"{name}_seed{seed}"
+                    history = fit(task, images, dataclasses.replace(train_cfg, seed=seed), out, ckpt, sample_images=sample,
                                   validate=self.validation_loss(task),
                                   fingerprint_extra={"dataset": ds, "n_train": len(train), "seed": seed, "arm": label})
-                    runs.append(TrainedRun(label, seed, task, history, out / "history.csv"))
+                    half = half_task(task, ckpt, self.run.device) if self.half_budget else None
+                    runs.append(TrainedRun(label, seed, task, history, out / "history.csv", half))
                 self.runs[f"{prefix}{label}"] = runs
         return self.runs
 
@@ -188,7 +195,9 @@ class MultiScaleStudy(ContextEncoderStudy):
         return out
 
     def evaluate(self) -> pd.DataFrame:
-        """Every seed of every arm and every baseline on the same test faces; per-image metrics stored."""
+        """Every seed of every arm and every baseline on the same test faces; per-image metrics stored.
+        The half-budget models (budget stability) are scored too, under :func:`half_name` of their arm,
+        one at a time (their fills are not kept: the figures show the full-budget models)."""
         p, rows = self.p, []
         self.filled: dict[str, dict[str, torch.Tensor]] = {}
         splits = {"main": (p["dataset"], ""), "transfer": (p["transfer_dataset"], "")}
@@ -198,21 +207,29 @@ class MultiScaleStudy(ContextEncoderStudy):
             truth = data.to_tensor(self.images["transfer" if split != "main" else "main"])
             self.store.set_images(split, truth)
             trained_on = prefix[:-1] or p["dataset"]
-            fills, seeds = {}, {}
+            test = self.images["transfer" if split != "main" else "main"]
+            fills, seeds, halves = {}, {}, []
             for label, runs in self.runs.items():
                 if (prefix and not label.startswith(prefix)) or (not prefix and "/" in label):
                     continue
                 for r in runs:
-                    fills[f"{label[len(prefix):]} seed {r.seed}"] = self.fill(r.task, self.images["transfer" if split != "main" else "main"])
+                    fills[f"{label[len(prefix):]} seed {r.seed}"] = self.fill(r.task, test)
                     seeds[f"{label[len(prefix):]} seed {r.seed}"] = (label[len(prefix):], r.seed)
+                    if r.half is not None:
+                        halves.append((half_name(label[len(prefix):]), r.seed, r.half))
             fills |= baselines.fill_all(truth, self.mask, self.train_mean[trained_on])
             self.filled[split] = fills
-            for name, filled in fills.items():
-                method, seed = seeds.get(name, (name, None))
+
+            def score(method, seed, filled):
                 for metric, values in self.metrics_of(filled, truth).items():
                     self.store.put(split, method, metric, values, seed)
                     rows.append({"data": f"{dataset} (trained on {trained_on})", "method": method, "seed": seed,
                                  "metric": metric, "mean": float(np.mean(values))})
+
+            for name, filled in fills.items():
+                score(*seeds.get(name, (name, None)), filled)
+            for method, seed, task in halves:  # same seeds and test faces as the full-budget runs
+                score(method, seed, self.fill(task, test))
         self.bench_and_count()
         self.store.save()
         table = pd.DataFrame(rows)
@@ -243,16 +260,21 @@ class MultiScaleStudy(ContextEncoderStudy):
             self.store.put("bench", label, "train_seconds_per_image", v)
         paper_size = {"MCE (Tables I-II, add)": ms.MultiScaleContextEncoder(ms.MultiScaleConfig(aggregation="add", context="none")),
                       "MCE (Tables I-II, concat)": ms.MultiScaleContextEncoder(ms.MultiScaleConfig(aggregation="concat", context="none")),
+                      # §IV: more parameters "due to the multi-scale input" -- the same network with one encoder
+                      "MCE (Tables I-II, 1 scale)": ms.MultiScaleContextEncoder(ms.MultiScaleConfig(aggregation="add", context="none", n_scales=1)),
                       "CE (Pathak, 128 px)": ContextEncoderTask(ContextEncoderConfig()).generator}
         for label, g in paper_size.items():
             self.store.put("paper_size", label, "parameters", [ms.n_params(g)])
 
     # ------------------------------------------------------------------ claims
     def claim_specs(self) -> list[dict]:
+        def seeds(split, label, metric, method=None):  # one array per seed of arm ``label`` (under ``method``)
+            return [self.store.ref(split, method or label, metric, r.seed) for r in self.runs[label]]
+
         def arm(label, split, metric):
-            if label in self.runs:
-                return {"label": label, "trained": split not in ("bench", "paper_size"),
-                        "arrays": [self.store.ref(split, label, metric, r.seed) for r in self.runs[label]]}
+            if label in self.runs and split not in ("bench", "paper_size"):  # a trained arm, with its half-budget runs
+                half = seeds(split, label, metric, half_name(label)) if self.half_budget else []
+                return self.trained_arm(label, seeds(split, label, metric), half)
             if split == "bench" and label == "MCE concat":  # concat benchmarked even when not trained
                 return {"label": label, "trained": False, "arrays": [self.store.ref(split, label, metric)]}
             if label.startswith("MCE") and split not in ("bench", "paper_size"):
@@ -299,7 +321,7 @@ class MultiScaleStudy(ContextEncoderStudy):
 
     def deviations(self) -> pd.DataFrame:
         p, sizes = self.p, self.size_table().set_index("arm")
-        ce, mce = sizes.loc["CE"], sizes.loc["MCE"]
+        ce, mce, one = sizes.loc["CE"], sizes.loc["MCE"], sizes.loc["MCE 1 scale"]
         n = len(self.images[f"{p['dataset']}/train"])
         lfw = (f"{p['transfer_dataset']} test faces scored by the {p['dataset']} models (cross-dataset)"
                + (f"; also trained on {p['transfer_dataset']}" + (" split by identity" if p["lfw_by_identity"] else "") if p["train_transfer"] else ""))
@@ -312,14 +334,16 @@ class MultiScaleStudy(ContextEncoderStudy):
                             f"{mce['G parameters']:,}, {mce['G multiply-adds / image'] / 1e6:.1f} M"),
                   "schedule": schedule, "steps": self.train_cfg.steps, "epochs": self.train_cfg.steps * p["batch_size"] / n,
                   "n_train": n, "n_val": len(self.images[f"{p['dataset']}/val"]), "n_test": len(self.images["main"]),
-                  "n_seeds": len(self.seeds), "lfw": lfw, "precision": self.precision}
+                  "n_seeds": len(self.seeds), "lfw": lfw, "precision": self.precision,
+                  "ablation": (f"{one['G parameters']:,} parameters, {one['G multiply-adds / image'] / 1e6:.1f} M multiply-adds per image "
+                               f"(MCE: {mce['G parameters']:,}, {mce['G multiply-adds / image'] / 1e6:.1f} M)")}
         return deviation_table(self.paper["deviations"], values)
 
     def summary(self, table: pd.DataFrame, records: list[dict]) -> str:
         """The summary, written from the numbers: it says when a learned arm loses to a baseline."""
         main = table[table["data"].str.startswith(self.p["dataset"])].set_index("method")
         learned = [m for m in self.runs if "/" not in m]
-        free = [m for m in main.index if m not in learned]
+        free = [m for m in main.index if m not in learned and not m.endswith(HALF_SUFFIX)]  # the learning-free fills
         lines = [f"Profile `{self.p['profile']}`: {len(self.seeds)} seeds × {self.train_cfg.steps} steps per arm on "
                  f"{len(self.images[self.p['dataset'] + '/train'])} {self.p['dataset']} faces at {self.cfg.image_size} px; "
                  f"{len(self.images['main'])} test faces, inner {self.inner}-px square, MS-SSIM with {self.ms_ssim_scales} scales."]

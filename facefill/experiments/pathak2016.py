@@ -30,7 +30,7 @@ from ..models.context_encoder import ContextEncoderConfig, ContextEncoderTask, d
 from ..reporting import Run
 from ..train import TrainConfig, evaluate_batches, fit
 from . import deviation_table, project_path
-from .study import Study, TrainedRun
+from .study import Study, TrainedRun, half_name, half_task
 
 KEY = "pathak2016"
 METRICS = ("l1_percent", "l2_percent", "psnr", "ssim")
@@ -119,7 +119,8 @@ class ContextEncoderStudy(Study):
             history = fit(task, self.images["train"], cfg, out, self.run.checkpoint_dir / f"seed{seed}",
                           sample_images=self.images["main"][:8], validate=self.validation_loss(task),
                           fingerprint_extra={"dataset": self.p["dataset"], "n_train": len(self.images["train"]), "seed": seed})
-            self.runs.append(TrainedRun("CE", seed, task, history, out / "history.csv"))
+            half = half_task(task, self.run.checkpoint_dir / f"seed{seed}", self.run.device) if self.half_budget else None
+            self.runs.append(TrainedRun("CE", seed, task, history, out / "history.csv", half))
         return self.runs
 
     # ------------------------------------------------------------------ evaluation
@@ -137,12 +138,12 @@ class ContextEncoderStudy(Study):
             truth = data.to_tensor(self.images[split])
             self.store.set_images(split, self.images[split])
             dataset = self.p["dataset"] if split == "main" else self.p["transfer_dataset"]
-            fills = {f"{METHOD} seed {r.seed}": self.fill(r.task, self.images[split]) for r in self.runs}
-            fills |= baselines.fill_all(truth, self.mask, self.train_mean)
-            self.filled[split] = fills
-            for name, filled in fills.items():
-                seed = int(name.rsplit(" ", 1)[1]) if name.startswith(METHOD) else None
-                method = METHOD if seed is not None else name
+            fills = {(METHOD, r.seed): self.fill(r.task, self.images[split]) for r in self.runs}
+            fills |= {(half_name(METHOD), r.seed): self.fill(r.half, self.images[split]) for r in self.runs if r.half is not None}
+            fills |= {(name, None): f for name, f in baselines.fill_all(truth, self.mask, self.train_mean).items()}
+            self.filled[split] = {(f"{m} seed {s}" if s is not None else m): f for (m, s), f in fills.items()
+                                  if m != half_name(METHOD)}  # the figures show the full-budget models
+            for (method, seed), filled in fills.items():
                 for metric, values in hole_metrics(filled, truth, self.cfg).items():
                     self.store.put(split, method, metric, values, seed)
                     rows.append({"data": dataset, "method": method, "seed": seed, "metric": metric, "mean": float(np.mean(values))})
@@ -153,8 +154,8 @@ class ContextEncoderStudy(Study):
 
     # ------------------------------------------------------------------ claims
     def claim_specs(self) -> list[dict]:
-        def seeds(split, metric):
-            return [self.store.ref(split, METHOD, metric, r.seed) for r in self.runs]
+        def seeds(split, metric, method=METHOD):
+            return [self.store.ref(split, method, metric, r.seed) for r in self.runs]
 
         specs = []
         for c in self.paper["claims"]:
@@ -164,7 +165,7 @@ class ContextEncoderStudy(Study):
                       "step_column": "step", "column": "val_rec", "higher_is_better": False} for r in self.runs]
             gates.append({"type": "sanity", "model": seeds(split, "psnr"), "higher_is_better": True,
                           "baselines": {b: self.store.ref(split, b, "psnr") for b in baselines.TRIVIAL}})
-            specs.append(self.claim_spec(c, {"label": METHOD, "trained": True, "arrays": seeds(split, metric)},
+            specs.append(self.claim_spec(c, self.trained_arm(METHOD, seeds(split, metric), seeds(split, metric, half_name(METHOD)) if self.half_budget else []),
                                          {"label": c["b"], "trained": False, "arrays": [self.store.ref(split, c["b"], metric)]},
                                          gates))
         return specs
@@ -193,7 +194,7 @@ class ContextEncoderStudy(Study):
                  f"{self.p['steps']} steps (profile `{self.p['profile']}`) fill the inner {self.cfg.hole - 2 * self.cfg.overlap}-px "
                  f"square with PSNR {ce['psnr']:.2f} dB and SSIM {ce['ssim']:.3f} (mean over seeds)."]
         for metric in ("psnr", "ssim"):
-            better = [m for m in main.index if m != METHOD and main.loc[m, metric] >= ce[metric]]
+            better = [m for m in main.index if m not in (METHOD, half_name(METHOD)) and main.loc[m, metric] >= ce[metric]]
             if better:
                 lines.append(f"**On {metric.upper()} the CE does not beat {', '.join(better)}** "
                              f"({', '.join(f'{main.loc[m, metric]:.3f}' for m in better)} vs {ce[metric]:.3f}).")

@@ -14,7 +14,11 @@ The protocol, fixed before any test image is scored:
    + λ_adv·l_Gen), the **control** (the same content, λ_adv = 0) and **MSE-continued** (pixel MSE,
    λ_adv = 0). SRGAN − control is the adversarial effect; control − MSE-continued the content switch.
    Other experiments (×4) train SRResNet + SRGAN. Validation MSE and content are logged ≥ 20 times
-   (the convergence gate).
+   (the convergence gate). **Budget stability** (``verdicts.require_half_budget``): the whole chain is
+   also trained at half budget -- the SRResNet at ``resnet_steps`` / 2 (``fit``'s branched half run), then
+   each arm for ``gan_steps`` / 2 from *that* SRResNet (:data:`HALF_CHAIN`) -- and scored under
+   :func:`~facefill.experiments.study.half_name`; a claim on trained arms is decided only when its
+   verdict is the same at both budgets. Gates, figures, headline and video use the full-budget runs.
 4. **Test, once.** Per-image PSNR/SSIM on Y and RGB (border = scale), the high-frequency energy
    ratio :func:`hf_ratio` and the dlib identity distance on the face box :data:`FACE_BOX`
    (:func:`facefill.landmarks.identity_distance`), for every seed and for nearest / bicubic /
@@ -39,19 +43,28 @@ from ..errors import ConfigError
 from ..models.srgan import Discriminator, Generator, SRGANConfig, SRGANTask, SRResNetTask, make_lr, n_params, rgb_to_y, sr_metrics, upscale
 from ..perceptual import ContentLoss, ContentLossConfig, calibrate_content_scale
 from ..reporting import Run, compare
-from ..train import TrainConfig, evaluate_batches, fit
+from ..train import HALF_DIR, TrainConfig, evaluate_batches, fit, half_config
 from . import deviation_table, project_path
-from .study import Study
+from .study import Study, half_name, half_task
 
 KEY = "srgan_faces2020"
 BASELINES = {"nearest": "nearest", "bicubic": "bicubic", "Lanczos": "lanczos"}  # name → PIL resampling
 TRIVIAL = ("nearest",)  # the sanity gate: a model must beat copying pixels
 ARMS = ("SRGAN", "control", "MSE-continued")  # GAN-phase arms of the main experiment, one SRResNet start
-TRAINED = ("SRResNet", *ARMS, "SRGAN gain over bicubic")
+GAIN = "SRGAN gain over bicubic"  # per-image PSNR-Y of SRGAN minus bicubic's, per seed
+TRAINED = ("SRResNet", *ARMS, GAIN)
 METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "hf_ratio", "identity")
 #: the face inside a whole CelebA image squashed to a square (top, left, bottom, right, fractions):
 #: the aligned CelebA eyes sit at ≈ (0.39, 0.51) and (0.61, 0.51) of the frame
 FACE_BOX = (0.28, 0.18, 0.90, 0.82)
+#: a GAN arm's half-budget run, inside the arm's output and checkpoint folders: its own fit from the
+#: half-budget SRResNet (not ``fit``'s ``half`` twin, which would branch off the full-budget SRResNet's arm)
+HALF_CHAIN = "half_chain"
+
+
+def half_steps(steps: int) -> int:
+    """Half the budget of a training phase of ``steps`` steps (the rule of :func:`facefill.train.half_config`)."""
+    return half_config(TrainConfig(steps=steps)).steps
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,7 @@ class SeedRun:
     generator: Generator
     history: pd.DataFrame
     history_path: Path
+    half: "SeedRun | None" = None  # the same arm trained at half budget (its whole chain), when trained
 
 
 # --------------------------------------------------------------------------- probes no model was trained on
@@ -192,33 +206,53 @@ class SRGANStudy(Study):
 
         return validate
 
-    def _fit(self, task, e: Experiment, seed: int, name: str, steps: int, extra: dict, content: ContentLoss | None) -> SeedRun:
+    def _fit(self, task, e: Experiment, seed: int, name: str, steps: int, extra: dict, content: ContentLoss | None,
+             half_budget: bool = False, folder: str | None = None) -> SeedRun:
+        """Train ``task`` as arm ``name`` in ``runs/<experiment>/seed<k>/<name>[/<folder>]``. ``half_budget``:
+        also its half-steps twin (``fit``'s branched run, in ``HALF_DIR``), returned as the run's ``half``."""
         p = self.p
         every = max(1, steps // 25)
         cfg = TrainConfig(steps=steps, batch_size=p["batch_size"], precision=p["precision"], channels_last=p["channels_last"],
-                          device=p["device"], seed=seed, log_every=every, sample_every=0, checkpoint_every=p["checkpoint_every"])
-        out = self.run.output_dir / "runs" / e.tag / f"seed{seed}" / name
-        hist = fit(task, self.images(e, "train"), cfg, out, self.run.checkpoint_dir / e.tag / f"seed{seed}" / name,
+                          device=p["device"], seed=seed, log_every=every, sample_every=0, checkpoint_every=p["checkpoint_every"],
+                          half_budget=half_budget)
+        where = Path(e.tag, f"seed{seed}", name, *([folder] if folder else []))
+        out, ckpt = self.run.output_dir / "runs" / where, self.run.checkpoint_dir / where
+        hist = fit(task, self.images(e, "train"), cfg, out, ckpt,
                    validate=self._validate(task.generator, e, content), validate_every=every,
                    fingerprint_extra={"experiment": e.tag, "n_train": len(self.images(e, "train")[0]), "seed": seed, **extra})
-        return SeedRun(e, name, seed, task.generator, hist, out / "history.csv")
+        half = None
+        if half_budget:
+            half = SeedRun(e, name, seed, half_task(task, ckpt, self.run.device).generator, hist.attrs["half_history"],
+                           out / HALF_DIR / "history.csv")
+        return SeedRun(e, name, seed, task.generator, hist, out / "history.csv", half)
+
+    def _gan_arm(self, e: Experiment, seed: int, arm: str, start: Generator, steps: int, extra: dict, folder: str | None = None) -> SeedRun:
+        """The GAN-phase arm ``arm`` trained for ``steps`` from the SRResNet weights of ``start`` (fresh Adam)."""
+        content = ContentLossConfig(content="mse") if arm == "MSE-continued" else self.content[e]
+        cfg = replace(self.cfgs[e], lambda_adv=self.cfgs[e].lambda_adv if arm == "SRGAN" else 0.0)
+        init = {k: v.detach().clone() for k, v in start.state_dict().items()}
+        torch.manual_seed(seed)  # the discriminator's initial weights: the same for the full and the half-budget arm
+        task = SRGANTask(cfg, content, init_generator=init)
+        return self._fit(task, e, seed, arm, steps, {**extra, "content": vars(content)}, ContentLoss(self.content[e]), folder=folder)
 
     def train(self) -> list[SeedRun]:
+        """Every experiment, seed and arm; with ``half_budget`` each run's ``half`` is the same arm trained at
+        half budget through its whole chain: the SRResNet at half its steps (``fit``'s branched twin, bit-identical
+        to an independent run), then the GAN phase at half its steps from *that* SRResNet (:data:`HALF_CHAIN`)."""
         p = self.p
+        resnet_steps, gan_steps = p["resnet_steps"], p["gan_steps"]
         for e in self.exps:
             arms = ARMS if e == self.main else ("SRGAN",)
             for seed in self.seeds:
                 torch.manual_seed(seed)
-                base = self._fit(SRResNetTask(self.cfgs[e]), e, seed, "SRResNet", p["resnet_steps"], {}, None)
+                base = self._fit(SRResNetTask(self.cfgs[e]), e, seed, "SRResNet", resnet_steps, {}, None, half_budget=self.half_budget)
                 self.runs.append(base)
-                init = {k: v.detach().clone() for k, v in base.generator.state_dict().items()}
                 for arm in arms:
-                    content = ContentLossConfig(content="mse") if arm == "MSE-continued" else self.content[e]
-                    cfg = replace(self.cfgs[e], lambda_adv=self.cfgs[e].lambda_adv if arm == "SRGAN" else 0.0)
-                    torch.manual_seed(seed)
-                    task = SRGANTask(cfg, content, init_generator=init)
-                    self.runs.append(self._fit(task, e, seed, arm, p["gan_steps"], {"resnet_steps": p["resnet_steps"], "content": vars(content)},
-                                               ContentLoss(self.content[e])))
+                    run = self._gan_arm(e, seed, arm, base.generator, gan_steps, {"resnet_steps": resnet_steps})
+                    if base.half is not None:
+                        run.half = self._gan_arm(e, seed, arm, base.half.generator, half_steps(gan_steps),
+                                                 {"resnet_steps": half_steps(resnet_steps), "start": "half-budget SRResNet"}, HALF_CHAIN)
+                    self.runs.append(run)
         return self.runs
 
     def training_table(self) -> pd.DataFrame:
@@ -246,16 +280,18 @@ class SRGANStudy(Study):
         return data.to_uint8(evaluate_batches(lambda x: predict(gen, x, self.autocast), lr_uint8, self.p["eval_batch_size"], self.run.device))
 
     def _score(self, name: str, preds: dict, truth: np.ndarray, border: int, identity_for: tuple) -> list[dict]:
-        from ..landmarks import identity_distance
+        from .. import landmarks
 
-        rows = []
+        rows, reference = [], None
         self.store.set_images(name, truth)
         for label, pred in preds.items():
             method, seed = label if isinstance(label, tuple) else (label, None)
             per = sr_metrics(pred, truth, border)
             per["hf_ratio"] = hf_ratio(pred, truth, 0.5 / max(2, border))
             if method in identity_for:
-                per["identity"] = identity_distance(face_crop(pred), face_crop(truth))
+                if reference is None:  # the HR faces' landmarks and descriptors, once (identity_distance's numbers)
+                    reference = landmarks.reference_descriptors(face_crop(truth))
+                per["identity"] = landmarks.identity_distances(face_crop(pred), reference)
             for metric, values in per.items():
                 self.store.put(name, method, metric, values, seed)
                 rows.append({"experiment": name, "method": method, "seed": seed, "metric": metric, "mean": float(np.mean(values))})
@@ -268,12 +304,15 @@ class SRGANStudy(Study):
             hr, lr = self.images(e, "test")
             preds = {b: upscale(lr, e.scale, m) for b, m in BASELINES.items()}
             preds |= {(r.arm, r.seed): self.sr_images(r.generator, lr) for r in self.runs if r.exp == e}
-            self.outputs[e.tag] = preds
+            self.outputs[e.tag] = preds  # the figures show the full-budget models
             ident = ("bicubic", "Lanczos", "SRGAN", "control") if e == self.main else ()
-            rows += self._score(e.tag, preds, hr, e.scale, ident)
-            for seed in self.seeds:  # the per-image PSNR-Y gain of SRGAN over bicubic (the ×2 vs ×4 claim)
-                gain = self.store.arrays[self.store.key(e.tag, "SRGAN", "psnr_y", seed)] - self.store.arrays[self.store.key(e.tag, "bicubic", "psnr_y")]
-                self.store.put(e.tag, "SRGAN gain over bicubic", "psnr_y_gain", gain, seed)
+            rows += self._score(e.tag, preds | self._half_preds(e, lr), hr, e.scale, (*ident, *map(half_name, ident)))
+            bicubic = self.store.arrays[self.store.key(e.tag, "bicubic", "psnr_y")]
+            gains = {"SRGAN": GAIN} | ({half_name("SRGAN"): half_name(GAIN)} if self.half_budget else {})
+            for model, name in gains.items():
+                for seed in self.seeds:  # the per-image PSNR-Y gain of SRGAN over bicubic (the ×2 vs ×4 claim)
+                    gain = self.store.arrays[self.store.key(e.tag, model, "psnr_y", seed)] - bicubic
+                    self.store.put(e.tag, name, "psnr_y_gain", gain, seed)
         rows += self.evaluate_occluded()
         self.store.save()
         table = pd.DataFrame(rows).groupby(["experiment", "method", "metric"], sort=False)["mean"].mean().unstack("metric").reset_index()
@@ -286,7 +325,12 @@ class SRGANStudy(Study):
         preds = {b: upscale(self.occluded_lr, e.scale, m) for b, m in BASELINES.items()}
         preds |= {(r.arm, r.seed): self.sr_images(r.generator, self.occluded_lr) for r in self.runs if r.exp == e and r.arm in ("SRResNet", "SRGAN")}
         self.outputs[f"{e.tag}_occluded"] = preds
-        return self._score(f"{e.tag}_occluded", preds, hr, e.scale, ())
+        return self._score(f"{e.tag}_occluded", preds | self._half_preds(e, self.occluded_lr, ("SRResNet", "SRGAN")), hr, e.scale, ())
+
+    def _half_preds(self, e: Experiment, lr: np.ndarray, arms=None) -> dict:
+        """SR of ``lr`` by the half-budget runs of experiment ``e`` (of ``arms``; default all), keyed (half_name(arm), seed)."""
+        return {(half_name(r.arm), r.seed): self.sr_images(r.half.generator, lr) for r in self.runs
+                if r.exp == e and r.half is not None and (arms is None or r.arm in arms)}
 
     def sample_rows(self, occluded: bool = False, n: int = 8) -> tuple[list[torch.Tensor], list[str]]:
         """Rows (tensors in [-1, 1]) and titles of the sample grid of the main experiment, first seed."""
@@ -301,12 +345,16 @@ class SRGANStudy(Study):
 
     # ------------------------------------------------------------------ claims
     def _arm(self, exp_tag: str, method: str, metric: str) -> dict:
-        trained = method in TRAINED
-        seeds = self.seeds if trained else [None]
-        return {"label": f"{method} ({exp_tag})", "trained": trained, "arrays": [self.store.ref(exp_tag, method, metric, s) for s in seeds]}
+        label = f"{method} ({exp_tag})"
+        if method not in TRAINED:
+            return {"label": label, "trained": False, "arrays": [self.store.ref(exp_tag, method, metric)]}
+
+        def refs(name):
+            return [self.store.ref(exp_tag, name, metric, s) for s in self.seeds]
+        return self.trained_arm(label, refs(method), refs(half_name(method)) if self.half_budget else [])
 
     def _gates(self, exp_tag: str, method: str) -> list[dict]:
-        arm = "SRGAN" if method == "SRGAN gain over bicubic" else method
+        arm = "SRGAN" if method == GAIN else method
         base = exp_tag.removesuffix("_occluded")
         # every model the claim rests on: the arm's own runs and, for the arms that start from it, the SRResNet
         starts = () if arm == "SRResNet" else ("SRResNet",)
@@ -327,7 +375,7 @@ class SRGANStudy(Study):
             for t, m in ((ta, ma), (tb, mb)):
                 if m in TRAINED:
                     gates += self._gates(t, m)
-                    arm = "SRGAN" if m == "SRGAN gain over bicubic" else m  # the gain's model is SRGAN
+                    arm = "SRGAN" if m == GAIN else m  # the gain's model is SRGAN
                     base = t.removesuffix("_occluded")  # the task the model was trained for: clean LR faces
 
                     def sanity(tag, blocking=True, arm=arm):

@@ -35,13 +35,27 @@ def _masks_u8(masks: torch.Tensor) -> np.ndarray:
     return (masks[:, 0].cpu().numpy() > 0.5).astype(np.uint8)
 
 
-def biharmonic(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+def biharmonic(images: torch.Tensor, masks: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+    """skimage's biharmonic inpainting, one linear solve per distinct mask: the system matrix depends on the
+    mask only and the fill is linear in the known pixels, so images sharing a mask are solved together as
+    channels of one image (one factorisation, ``3 × chunk`` right-hand sides). Equal to calling
+    ``inpaint_biharmonic`` per image (``tests/test_baselines.py``); 10-40x faster on a shared centre mask."""
     from skimage.restoration import inpaint_biharmonic
 
     check_masks(masks, images)
     imgs = ((images.float().cpu() + 1) / 2).permute(0, 2, 3, 1).numpy().astype(np.float64)
     ms = _masks_u8(masks.expand(images.shape[0], -1, -1, -1)).astype(bool)
-    out = np.stack([inpaint_biharmonic(im, m, channel_axis=-1) for im, m in zip(imgs, ms)])
+    n, h, w, c = imgs.shape
+    out = np.empty_like(imgs)
+    groups: dict[bytes, list[int]] = {}
+    for i, m in enumerate(ms):
+        groups.setdefault(m.tobytes(), []).append(i)
+    for idx in groups.values():
+        for k in range(0, len(idx), chunk):
+            part = idx[k : k + chunk]
+            stacked = imgs[part].transpose(1, 2, 0, 3).reshape(h, w, len(part) * c)  # images as channels
+            filled = inpaint_biharmonic(stacked, ms[part[0]], channel_axis=-1)
+            out[part] = filled.reshape(h, w, len(part), c).transpose(2, 0, 1, 3)
     return torch.from_numpy(out).float().permute(0, 3, 1, 2).mul(2).sub(1).clamp(-1, 1)
 
 
