@@ -47,27 +47,47 @@ def _n(values, key, default=1):
     return default if v is None else int(v)
 
 
+def _with_half(v, steps: int, independent: bool = False) -> int:
+    """``steps`` of full-budget training plus what its half-budget twin adds (``verdicts.require_half_budget``):
+    ``fit``'s branched twin trains from :func:`~facefill.train.half_branch_step` to T/2 (T/4 more at
+    ``lr_decay_start`` 0.5, none at a constant rate); an ``independent`` half run (the cascade's CCE, the
+    SRGAN arms on the half-budget SRResNet) trains all of its T/2."""
+    from .verdicts import Tolerances
+
+    if not Tolerances.from_params().require_half_budget:
+        return steps
+    extra = 0.5 if independent else 0.5 * (1.0 - float(v.get("lr_decay_start", 1.0)))
+    return int(round(steps * (1.0 + extra)))
+
+
 def _stage_context_encoder(v):
     from .models import context_encoder as ce
 
     cfg = _cfg(ce.ContextEncoderConfig, v)
     case = training_case(lambda variant: ce.ContextEncoderTask(cfg), random_images(cfg.image_size))
-    return [Workload(f"CE{cfg.image_size} w{cfg.width} z{cfg.bottleneck}", _n(v, "n_seeds") * v["steps"], v["batch_size"], case)]
+    return [Workload(f"CE{cfg.image_size} w{cfg.width} z{cfg.bottleneck}", _with_half(v, _n(v, "n_seeds") * v["steps"]), v["batch_size"], case)]
 
 
 def _stage_multiscale(v):
+    from .models import context_encoder as ce
     from .models import multiscale as ms
 
     datasets = 2 if v.get("train_transfer") else 1
-    out = []
+    runs = datasets * _n(v, "n_seeds") * v["steps"]
+    mce = _cfg(ms.MultiScaleConfig, v)
+    # the CE arm: a plain CE on the crop around the hole, twice the hole's side (as MultiScaleStudy builds it)
+    ce_cfg = ce.ContextEncoderConfig(image_size=2 * mce.hole, hole=mce.hole, overlap=mce.overlap, bottleneck=v["ce_bottleneck"],
+                                     width=v["ce_width"])
+    out = [Workload(f"CE{ce_cfg.image_size} w{ce_cfg.width} z{ce_cfg.bottleneck}", _with_half(v, runs), v["batch_size"],
+                    training_case(lambda variant: ce.ContextEncoderTask(ce_cfg), random_images(ce_cfg.image_size)))]
     for agg in ["add"] + (["concat"] if v.get("train_concat") else []):
         cfg = _cfg(ms.MultiScaleConfig, v, aggregation=agg)
         case = training_case(lambda variant, cfg=cfg: ms.MultiScaleTask(cfg), random_images(cfg.image_size))
-        out.append(Workload(f"MCE{cfg.image_size} {agg} w{cfg.width}", datasets * _n(v, "n_seeds") * v["steps"], v["batch_size"], case))
+        out.append(Workload(f"MCE{cfg.image_size} {agg} w{cfg.width}", _with_half(v, runs), v["batch_size"], case))
     if v.get("ablation_scales"):
         cfg = _cfg(ms.MultiScaleConfig, v, n_scales=int(v["ablation_scales"]))
         case = training_case(lambda variant: ms.MultiScaleTask(cfg), random_images(cfg.image_size))
-        out.append(Workload(f"MCE{cfg.image_size} {cfg.n_scales}-scale ablation", datasets * _n(v, "n_seeds") * v["steps"], v["batch_size"], case))
+        out.append(Workload(f"MCE{cfg.image_size} {cfg.n_scales}-scale ablation", _with_half(v, runs), v["batch_size"], case))
     return out
 
 
@@ -79,10 +99,10 @@ def _stage_cascade(v):
     small = training_case(lambda variant: cc.make_ce64_task(cfg), random_images(cfg.image_size // 2))
     cce = training_case(lambda variant: cc.CascadeContextEncoderTask(cfg, cc.make_ce64_task(cfg).generator), random_images(cfg.image_size))
     large = training_case(lambda variant: cc.make_ce128_task(cfg), random_images(cfg.image_size))
-    return [Workload(f"small CE{cfg.image_size // 2}", seeds * v["small_steps"], v["batch_size"], small),
-            Workload(f"CCE{cfg.image_size}", seeds * v["large_steps"], v["batch_size"], cce),
+    return [Workload(f"small CE{cfg.image_size // 2}", _with_half(v, seeds * v["small_steps"]), v["batch_size"], small),
+            Workload(f"CCE{cfg.image_size}", _with_half(v, seeds * v["large_steps"], independent=True), v["batch_size"], cce),
             # the blur control and the CE (its steps matched to the cascade's FLOPs, ≈ large_steps) share the CE's cost
-            Workload(f"CE{cfg.image_size} + blur control", 2 * seeds * v["large_steps"], v["batch_size"], large)]
+            Workload(f"CE{cfg.image_size} + blur control", _with_half(v, 2 * seeds * v["large_steps"]), v["batch_size"], large)]
 
 
 def _stage_masked_face(v):
@@ -92,7 +112,9 @@ def _stage_masked_face(v):
     for bn in (False, True):
         cfg = _cfg(ece.EluContextEncoderConfig, v, batch_norm=bn)
         case = training_case(lambda variant, cfg=cfg: ece.EluContextEncoderTask(cfg), faces_and_masks(cfg.image_size))
-        out.append(Workload(f"ELU CE{cfg.image_size} {'BN' if bn else 'no BN'} w{cfg.width}", _n(v, "n_seeds") * v["steps"], v["batch_size"], case))
+        # the no-BN network also trains the literal-loss diagnostic: one seed, no half-budget twin (it is in no claim)
+        steps = _with_half(v, _n(v, "n_seeds") * v["steps"]) + (0 if bn else v["steps"])
+        out.append(Workload(f"ELU CE{cfg.image_size} {'BN' if bn else 'no BN (+ diagnostic)'} w{cfg.width}", steps, v["batch_size"], case))
     return out
 
 
@@ -176,8 +198,9 @@ def _stage_srgan(v):
                 return SRGANTask(cfg, ContentLossConfig(content="mse"))
 
         arms = 3 if i == 0 else 1  # the main experiment: SRGAN, control, MSE-continued
-        out += [Workload(f"SRResNet {hr}px ×{scale}", _n(v, "n_seeds") * int(v["resnet_steps"]), v["batch_size"], resnet),
-                Workload(f"SRGAN {hr}px ×{scale} ({arms} arm{'s' * (arms > 1)})", arms * _n(v, "n_seeds") * int(v["gan_steps"]),
+        out += [Workload(f"SRResNet {hr}px ×{scale}", _with_half(v, _n(v, "n_seeds") * int(v["resnet_steps"])), v["batch_size"], resnet),
+                Workload(f"SRGAN {hr}px ×{scale} ({arms} arm{'s' * (arms > 1)})",
+                         _with_half(v, arms * _n(v, "n_seeds") * int(v["gan_steps"]), independent=True),
                          v["batch_size"], training_case(gan, hr_and_lr(cfg.hr_size, cfg.scale)))]
     return out
 

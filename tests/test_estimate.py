@@ -37,9 +37,11 @@ def test_estimate_prints_every_stage_and_a_total_on_cpu():
     for r in rows:
         assert r["images_per_s"] > 0 and r["peak_mb"] > 0 and r["steps"] >= 1
         assert np.isclose(r["seconds"], r["steps"] * r["batch"] / r["images_per_s"])
-    # the stage's step count follows its parameters: context encoder = n_seeds × steps
+    # the stage's step count follows its parameters: context encoder = n_seeds × steps, plus the half-budget
+    # twins fit branches off at lr_decay_start × T/2 (budget stability; tested separately below)
     ce = pipeline.section(params, "context_encoder", "smoke")
-    assert [r["steps"] for r in rows if r["stage"] == "context_encoder"] == [ce["n_seeds"] * ce["steps"]]
+    twin = 0.5 * (1 - ce["lr_decay_start"]) if params["verdicts"]["require_half_budget"] else 0.0
+    assert [r["steps"] for r in rows if r["stage"] == "context_encoder"] == [round(ce["n_seeds"] * ce["steps"] * (1 + twin))]
 
 
 def test_extrapolation_from_a_timed_step(monkeypatch):
@@ -68,3 +70,30 @@ def test_estimate_command_refuses_unknown_stages(capsys):
     assert pipeline.main(["estimate", "--stages", "nope", "--device", "cpu"]) == 2
     assert "no stage ['nope']" in capsys.readouterr().err
     assert pipeline.main(["estimate", "--steps", "0"]) == 2
+
+
+def _steps(stage: str, half: bool, monkeypatch) -> dict[str, int]:
+    from facefill import estimate, verdicts
+    from facefill.config import section
+
+    monkeypatch.setattr(verdicts.Tolerances, "from_params", classmethod(lambda cls, params=None: cls(require_half_budget=half)))
+    values = section(load_params(repo_root() / "params.yaml"), stage, "default")
+    return {w.label: w.steps for w in estimate.STAGES[stage](values)}
+
+
+def test_workloads_count_every_trained_arm_and_its_half_budget_twin(monkeypatch):
+    """The estimate trains what the study trains: stage 01's CE arm, stage 03's diagnostic, and with
+    require_half_budget each twin (fit's branch: +1/4 at lr_decay_start 0.5; an independent half run: +1/2)."""
+    full, half = _steps("multiscale", False, monkeypatch), _steps("multiscale", True, monkeypatch)
+    concat = load_params(repo_root() / "params.yaml")["base"]["multiscale"]["train_concat"]
+    assert [k for k in full if k.startswith("CE")] and len(full) == 3 + bool(concat)  # CE, MCE add, the 1-scale ablation (+ concat)
+    assert all(half[k] == round(1.25 * full[k]) for k in full)
+    full, half = _steps("cascade", False, monkeypatch), _steps("cascade", True, monkeypatch)
+    ratios = {k: half[k] / full[k] for k in full}
+    assert ratios == pytest.approx({k: 1.5 if k.startswith("CCE") else 1.25 for k in full})
+    full, half = _steps("srgan", False, monkeypatch), _steps("srgan", True, monkeypatch)
+    # SRResNet: constant rate, its half model is the T/2 checkpoint; the GAN arms rerun at T/2 from the half SRResNet
+    assert {k: half[k] / full[k] for k in full} == pytest.approx({k: 1.5 if k.startswith("SRGAN") else 1.0 for k in full})
+    full = _steps("masked_face", False, monkeypatch)
+    v = load_params(repo_root() / "params.yaml")["base"]["masked_face"]
+    assert sum(full.values()) == (2 * v["n_seeds"] + 1) * v["steps"]  # two arms × seeds + the one-seed diagnostic

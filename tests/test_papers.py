@@ -30,3 +30,19 @@ def test_every_entry_points_at_real_files_and_classes():
             module, cls = t.split(":")
             assert hasattr(importlib.import_module(f"facefill.models.{module}"), cls), t
     assert api.KNOWN_TASKS == papers.known_tasks()
+
+
+def test_every_study_records_its_claims_under_its_own_paper():
+    """A study class that reuses another's set-up (the cascade's is the CE study's) still names its own
+    YAML: its KEY is the study module's, so its claims are recorded, scored and checked under its paper."""
+    import importlib
+    import inspect
+
+    from facefill.experiments.study import Study
+
+    for paper in papers.PAPERS:
+        module = importlib.import_module(f"facefill.experiments.{paper.study}")
+        studies = [c for _, c in inspect.getmembers(module, inspect.isclass)
+                   if issubclass(c, Study) and c is not Study and c.__module__ == module.__name__]
+        for cls in studies:
+            assert cls.KEY == paper.study, f"{cls.__name__}.KEY is {cls.KEY!r}, not its paper {paper.study!r}"

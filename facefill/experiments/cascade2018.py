@@ -40,7 +40,7 @@ from ..masks import make_masks
 from ..models import cascade as cc
 from ..reporting import Run, compare
 from ..train import TrainConfig, fit, half_config, to_model_input
-from . import ArrayStore, deviation_table, project_path, study_data
+from . import ArrayStore, deviation_table, project_path
 from .pathak2016 import ContextEncoderStudy
 from .study import HALF_SUFFIX, TrainedRun, half_name, half_task
 
@@ -64,9 +64,10 @@ def downscale_to(images: np.ndarray, size: int) -> np.ndarray:
 class CascadeStudy(ContextEncoderStudy):
     """Everything notebook 02 computes; reuses the CE study's set-up and :meth:`decide`."""
 
+    KEY = KEY  # its own paper (claims are recorded under it), not the CE study's
+
     def __init__(self, params: dict, run: Run):
         super().__init__(params, run)
-        self.paper = study_data(KEY)
         self.cfg = pick(params, cc.CascadeConfig)
         self.small_size = self.cfg.image_size // 2
         self.names = {SMALL: f"CE{self.small_size}", "CE": f"CE{self.cfg.image_size}", PREFILL: f"↗CE{self.small_size} pre-fill"}
