@@ -166,11 +166,13 @@ def _stage_semantic(v, dcgan_values=None):
     n_test = _n(v, "n_test", 1000)  # null (all test faces): counted as 1,000
     faces = min(int(v.get("batch_images", 64)), n_test)  # faces searched in parallel, each with `candidates` z's
     candidates = int(v.get("candidates", 1))
-    # the notebook searches every mask kind twice (L_c + L_p for SI/ours, and with the regressor's L_d)
-    n_masks, n_searches = 4, 2
-    out = [Workload(f"z-search DCGAN{dcgan_cfg.image_size} ({n_masks} masks × {n_searches} searches × {n_test} faces × "
-                    f"{candidates} z × {v['iterations']} it.)",
-                    n_masks * n_searches * math.ceil(n_test / faces) * int(v["iterations"]), faces * candidates,
+    # per search seed and mask kind one search (SI / ours / random candidate, half budget by snapshot); the first
+    # seed adds the regressor's search on every kind (regressor_search) and the uniform-W ablation on the 2 half masks
+    n_masks, seeds = 4, _n(v, "n_seeds")
+    n_searches = n_masks * seeds + (n_masks if v.get("regressor_search") else 0) + 2
+    out = [Workload(f"z-search DCGAN{dcgan_cfg.image_size} ({n_searches} searches: {seeds} seeds × {n_masks} masks + ablations; "
+                    f"{n_test} faces × {candidates} z × {v['iterations']} it.)",
+                    n_searches * math.ceil(n_test / faces) * int(v["iterations"]), faces * candidates,
                     _search_case(dcgan_cfg, v["image_size"] // 2), batch_free=True)]
     if v.get("ce_steps"):
         cfg = ce.ContextEncoderConfig(image_size=v["image_size"], hole=v["image_size"] // 2, width=v["ce_width"],
@@ -251,16 +253,43 @@ def candidate_settings(work: Workload, values: dict, device: torch.device) -> li
     return [(v, b) for b in batches for v in ("fp32", "fp32+cl", "bf16", "bf16+cl")]
 
 
+def stage_workloads(section: str, values: dict, extra: dict | None = None) -> list[Workload]:
+    """The workloads of stage ``section`` at its parameters ``values`` (``extra``: the DCGAN's, for ``semantic``)."""
+    if section not in STAGES:
+        raise FacefillError(f"no workloads for stage {section!r}; known: {list(STAGES)}")
+    return STAGES[section](values, extra) if section == "semantic" else STAGES[section](values)
+
+
+def profile_workloads(params: dict, profile: str, stages: list[str] | None = None):
+    """(stage, its parameters, workload) for every network each stage of ``profile`` trains, in pipeline order
+    (``stages``: only these; unknown names are an error). The scripts that sweep settings iterate this."""
+    for st in profile_stages(params, stages):
+        values, extra = stage_values(params, st, profile)
+        for w in stage_workloads(st, values, extra):
+            yield st, values, w
+
+
+def profile_stages(params: dict, stages: list[str] | None = None) -> list[str]:
+    """``stages`` (default: every stage with workloads, in pipeline order); an unknown name is an error."""
+    known = [s for s in params["base"] if s in STAGES]
+    unknown = [s for s in stages or [] if s not in known]
+    if unknown:
+        raise FacefillError(f"no stage {unknown} to estimate; stages: {known}.")
+    return list(stages or known)
+
+
+def stage_values(params: dict, stage: str, profile: str) -> tuple[dict, dict | None]:
+    """The stage's parameters at ``profile`` and, for ``semantic``, the DCGAN's (its search runs that generator)."""
+    extra = section(params, "dcgan", profile) if stage == "semantic" and "dcgan" in params["base"] else None
+    return section(params, stage, profile), extra
+
+
 def estimate_stage(section: str, values: dict, device: torch.device, steps: int = 3, warmup: int = 2,
                    compile: bool = False, extra: dict | None = None) -> list[dict]:
     """One row per workload of stage ``section`` at ``values``: the fastest setting tried, its images/s,
     peak memory and the extrapolated training time of the stage's steps × batch images."""
-    if section not in STAGES:
-        raise FacefillError(f"no workloads for stage {section!r}; known: {list(STAGES)}")
-    fn = STAGES[section]
-    works = fn(values, extra) if section == "semantic" else fn(values)
     rows = []
-    for w in works:
+    for w in stage_workloads(section, values, extra):
         best = None
         for variant, batch in candidate_settings(w, values, device):
             torch.manual_seed(0)
@@ -317,11 +346,7 @@ def estimate_profile(params: dict, profile: str, stages: list[str] | None = None
     (synthetic tensors: no data, dlib or Jupyter needed) and print per stage images/s, peak memory and
     the extrapolated training time; returns the rows. See :data:`STAGES`."""
     out = out or sys.stdout
-    known = [s for s in params["base"] if s in STAGES]
-    stages = stages or known
-    unknown = [s for s in stages if s not in known]
-    if unknown:
-        raise FacefillError(f"no stage {unknown} to estimate; stages: {known}.")
+    stages = profile_stages(params, stages)
     dev = resolve_device(device)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else (platform.processor() or platform.machine())
     print(f"estimate of profile {profile!r} on {dev} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads; "
@@ -332,8 +357,7 @@ def estimate_profile(params: dict, profile: str, stages: list[str] | None = None
           file=out, flush=True)
     rows = []
     for st in stages:
-        values = section(params, st, profile)
-        extra = section(params, "dcgan", profile) if st == "semantic" and "dcgan" in params["base"] else None
+        values, extra = stage_values(params, st, profile)
         stage_rows = estimate_stage(st, values, dev, steps, warmup, compile, extra)
         for r in stage_rows:
             print(f"  {st:16s} {r['network']:44s} {r['steps']:>7d} steps × {r['batch']:<4d} {r['variant']:>13s} {r['images_per_s']:9.1f} "

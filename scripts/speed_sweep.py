@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from facefill import estimate
-from facefill.config import load_params, repo_root, section
+from facefill.config import load_params, repo_root
 from facefill.runtime import cpu_has_native_bf16
 
 # bf16 only where the CPU computes it natively: emulated it is 8-20x slower (reports/benchmarks/bf16_without_native_support.md)
@@ -74,16 +74,13 @@ def main(argv=None) -> int:
              "setting (marked ◀; `precision: auto` resolved on this machine). Read ratios: the machine drifts.", "",
              "| stage | network | setting | batch | img/s | ratio |", "|---|---|---|---|---|---|"]
     t0 = time.perf_counter()
-    for name in args.stages or [s for s in params["base"] if s in estimate.STAGES]:
-        values = section(params, name, "default")
-        works = estimate.STAGES[name](values, section(params, "dcgan", "default")) if name == "semantic" else estimate.STAGES[name](values)
-        for w in works:
-            rows = sweep(w, values, device, args.steps, args.warmup)
-            best = max(rows, key=lambda r: r["images_per_s"])
-            for r in rows:
-                mark = " ◀" if r["default"] else (" **best**" if r is best else "")
-                lines.append(f"| {name} | {r['network']} | {r['variant']}{mark} | {r['batch']} | {r['images_per_s']:.1f} | {r['ratio']:.2f} |")
-            print(lines[-len(rows):] and "\n".join(lines[-len(rows):]), flush=True)
+    for name, values, w in estimate.profile_workloads(params, "default", args.stages):
+        rows = sweep(w, values, device, args.steps, args.warmup)
+        best = max(rows, key=lambda r: r["images_per_s"])
+        for r in rows:
+            mark = " ◀" if r["default"] else (" **best**" if r is best else "")
+            lines.append(f"| {name} | {r['network']} | {r['variant']}{mark} | {r['batch']} | {r['images_per_s']:.1f} | {r['ratio']:.2f} |")
+        print("\n".join(lines[-len(rows):]), flush=True)
     lines += ["", f"Total {time.perf_counter() - t0:.0f} s.", ""]
     Path(args.out).write_text("\n".join(lines))
     return 0

@@ -240,6 +240,39 @@ def test_as_written_equals_plain_search_and_choose():
         choose(plain, x, m, lambda_d=1.0)  # L_d never computed
 
 
+def test_the_half_budget_snapshot_is_the_shorter_search():
+    """The snapshot at iteration k of a search is what the same search stopped at k returns (budget stability
+    costs no second search), kept candidates and all; a snapshot outside [0, iterations) is an error."""
+    G, D = _nets()
+    x = torch.rand(3, 3, 64, 64) * 2 - 1
+    m = make_masks("left", 64, 3)
+    long = SemanticInpainter(G, D, SemanticConfig(iterations=8, candidates=2, lr=0.1, snapshot_at=4, seed=5)).inpaint(x, m)
+    short = SemanticInpainter(G, D, SemanticConfig(iterations=4, candidates=2, lr=0.1, seed=5)).inpaint(x, m)
+    assert torch.allclose(long.snapshot.all_generated, short.all_generated, atol=1e-6)
+    assert torch.allclose(long.snapshot.completed, short.completed, atol=1e-6)
+    assert not torch.equal(long.all_generated, short.all_generated)  # the search moved on
+    assert long.snapshot.history["iteration"].max() <= 4 < long.history["iteration"].max()
+    assert SemanticInpainter(G, D, SemanticConfig(iterations=4, candidates=2)).inpaint(x, m).snapshot is None
+    with pytest.raises(ConfigError, match="snapshot_at"):
+        SemanticConfig(iterations=4, snapshot_at=4)
+
+
+def test_uniform_weighting_weights_every_known_pixel():
+    """The ablation of Yeh's W: with ``weighting='uniform'`` L_c counts every known pixel, so a search moves
+    otherwise than with W (which is 0 far from the hole); an unknown weighting is an error."""
+    G, D = _nets()
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    m = make_masks("right", 64, 2)
+    yeh = SemanticInpainter(G, D, SemanticConfig(iterations=3, candidates=2, lr=0.1)).inpaint(x, m)
+    uni = SemanticInpainter(G, D, SemanticConfig(iterations=3, candidates=2, lr=0.1, weighting="uniform")).inpaint(x, m)
+    g = uni.all_generated[:, 0]
+    expected = ((g - x).abs() * (1 - m)).flatten(1).sum(1)  # Eq. 16 with W = 1 on every known pixel
+    assert np.allclose(uni.all_losses["l_c"].to_numpy()[::2], expected.numpy(), rtol=1e-4)
+    assert not torch.equal(yeh.all_generated, uni.all_generated)
+    with pytest.raises(ConfigError, match="weighting"):
+        SemanticConfig(weighting="flat")
+
+
 def test_regressor_variant_gets_a_gradient():
     from facefill.inpaint.semantic import LandmarkRegressor
 

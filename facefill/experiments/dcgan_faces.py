@@ -40,7 +40,6 @@ from ..errors import ConfigError, FacefillError
 from ..metrics import kernel_distance
 from ..models.dcgan import DCGANConfig, DCGANTask, sample_z
 from ..perceptual import image_features
-from ..profiling import timed
 from ..train import TrainConfig, config_fingerprint, fit, load_checkpoint
 from . import project_path
 
@@ -70,7 +69,7 @@ def face_detected(images_uint8: np.ndarray, upscale: float = 4.0) -> np.ndarray:
     from ..landmarks import check_images, face_detector, upscaled
 
     det = face_detector()
-    with timed("dlib"):
+    with profiling.timed("dlib"):
         return np.array([float(len(det(upscaled(im, upscale), 0)) > 0) for im in check_images(images_uint8)])
 
 
@@ -183,7 +182,7 @@ def save_report(run: DCGANRun, output_dir: Path, p: dict, n_train: int, n_real: 
 
     run.history.to_csv(output_dir / "history.csv", index=False)
     fig = samples_figure(run.snapshots)
-    with timed("figures"):
+    with profiling.timed("figures"):
         fig.savefig(output_dir / "samples_over_training.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     h = run.history.dropna(subset=["val_face_share"]) if "val_face_share" in run.history else run.history.iloc[:0]
@@ -245,7 +244,7 @@ def main(argv=None) -> int:
     d = params.get("data") or {}
     profiling.record_to(root / args.output_dir / "timings.json")
     try:
-        with timed("stage"):
+        with profiling.timed("stage"):
             run = train(p, root / args.output_dir, root / args.checkpoint_dir, d.get("dir"), root / d.get("processed_dir", "data/processed"))
     except FacefillError as e:
         print(f"error: {e}", file=sys.stderr)

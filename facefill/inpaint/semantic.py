@@ -65,6 +65,7 @@ from ..errors import ConfigError
 from ..masks import check_masks
 
 LANDMARK_MODES = ("none", "as_written", "select", "regressor")
+WEIGHTINGS = ("yeh", "uniform")
 
 
 @dataclass
@@ -82,6 +83,8 @@ class SemanticConfig:
     landmark_upscale: float = 2.0  # dlib runs on the 64-px crop upscaled ×this (crop box, no detector)
     batch_images: int = 64  # images optimised together (× candidates z's per step)
     seed: int = 0  # seeds the initial z's
+    weighting: str = "yeh"  # W of L_c: "yeh" (Eq. 15, known pixels near the hole) | "uniform" (every known pixel 1: ablation)
+    snapshot_at: int = 0  # also keep every candidate at this iteration (the half-budget search); 0 = not
 
     def __post_init__(self):
         if self.landmark not in LANDMARK_MODES:
@@ -90,6 +93,10 @@ class SemanticConfig:
             raise ConfigError("iterations must be >= 0, candidates and batch_images >= 1.")
         if self.window < 1 or self.window % 2 == 0:
             raise ConfigError(f"window={self.window}: must be an odd number of pixels (Yeh et al.: 7).")
+        if self.weighting not in WEIGHTINGS:
+            raise ConfigError(f"weighting={self.weighting!r}: use one of {WEIGHTINGS}.")
+        if not 0 <= self.snapshot_at < max(self.iterations, 1):
+            raise ConfigError(f"snapshot_at={self.snapshot_at}: must lie in [0, iterations={self.iterations}) (0 = no snapshot).")
 
 
 # --------------------------------------------------------------------------- losses
@@ -267,6 +274,7 @@ class SemanticResult:
     all_losses: pd.DataFrame | None = None  # per image and candidate: image, candidate, l_c, l_p, l_d
     seconds: float = 0.0  # wall time of the optimisation (not the final dlib selection)
     dlib_seconds: float = 0.0  # wall time spent in dlib
+    snapshot: "SemanticResult | None" = None  # the same search stopped at ``cfg.snapshot_at`` (half budget)
 
 
 class SemanticInpainter:
@@ -305,6 +313,14 @@ class SemanticInpainter:
             trajectory=parts[0]["trajectory"], dlib_seconds=t_dlib,
             all_generated=torch.cat([p["all_generated"] for p in parts]),
             all_losses=pd.concat([p["all_losses"] for p in parts], ignore_index=True))
+        if parts[0]["snapshot"] is not None:
+            snaps = [p["snapshot"] for p in parts]
+            res.snapshot = SemanticResult(
+                completed=torch.cat([q["completed"] for q in snaps]), generated=torch.cat([q["generated"] for q in snaps]),
+                z=torch.cat([q["z"] for q in snaps]), losses=pd.concat([q["losses"] for q in snaps], ignore_index=True),
+                history=res.history[res.history["iteration"] <= self.cfg.snapshot_at].reset_index(drop=True),
+                all_generated=torch.cat([q["all_generated"] for q in snaps]),
+                all_losses=pd.concat([q["all_losses"] for q in snaps], ignore_index=True))
         res.seconds = time.perf_counter() - t0 - t_dlib
         return res
 
@@ -314,7 +330,7 @@ class SemanticInpainter:
         ctx = autocast or contextlib.nullcontext
         y = images.float().repeat_interleave(K, 0)
         m = masks.float().repeat_interleave(K, 0)
-        W = context_weights(m, cfg.window)
+        W = context_weights(m, cfg.window) if cfg.weighting == "yeh" else 1 - m  # uniform: every known pixel
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + offset)
         z_dim = self.G.cfg.z_dim
         z = (torch.rand(n * K, z_dim, generator=gen) * 2 - 1).to(dev).requires_grad_(True)
@@ -351,6 +367,7 @@ class SemanticInpainter:
                 total = total + cfg.lambda_d * ld
             return g, lc, lp, ld, total
 
+        snapshot = None
         for it in range(cfg.iterations + 1):
             final = it == cfg.iterations
             with torch.set_grad_enabled(not final):
@@ -364,26 +381,37 @@ class SemanticInpainter:
                 hist.append(row)
             if final:
                 break
+            if cfg.snapshot_at and it == cfg.snapshot_at:  # the half-budget search: this iteration's candidates
+                ld_s, total_s = ld, total
+                if cfg.landmark == "select":  # as at the end: L_d of every candidate, by dlib
+                    t = time.perf_counter()
+                    ld_s = self._dlib_loss(g.detach(), m, ref).to(dev)
+                    t_dlib += time.perf_counter() - t
+                    total_s = total + cfg.lambda_d * ld_s
+                snapshot = _kept(images, masks, g, z, lc, lp, ld_s, total_s, K, offset)
             opt.zero_grad(set_to_none=True)
             total.sum().backward()
             opt.step()
             with torch.no_grad():
                 z.clamp_(-1, 1)  # the search stays in the prior's box (paper: z restricted to [-1, 1])
 
-        crit = total.detach().view(n, K)
-        best = crit.argmin(1)
-        pick = torch.arange(n, device=dev) * K + best
-        g_best = g.detach()[pick]
-        ld_col = ld.detach()[pick].cpu().numpy() if ld is not None else np.full(n, np.nan)
-        losses = pd.DataFrame({"l_c": lc.detach()[pick].cpu().numpy(), "l_p": lp.detach()[pick].cpu().numpy(),
-                               "l_d": ld_col, "candidate": best.cpu().numpy()})
-        completed = composite(images.float(), g_best, masks)
-        all_losses = pd.DataFrame({"image": offset + np.repeat(np.arange(n), K), "candidate": np.tile(np.arange(K), n),
-                                   "l_c": lc.detach().cpu().numpy(), "l_p": lp.detach().cpu().numpy(),
-                                   "l_d": ld.detach().cpu().numpy() if ld is not None else np.full(n * K, np.nan)})
-        return {"completed": completed.cpu(), "generated": g_best.cpu(), "z": z.detach()[pick].cpu(), "losses": losses,
-                "history": pd.DataFrame(hist), "trajectory": traj, "all_generated": g.detach().view(n, K, *g.shape[1:]).cpu(),
-                "all_losses": all_losses}, t_dlib
+        out = _kept(images, masks, g, z, lc, lp, ld, total, K, offset)
+        return {**out, "history": pd.DataFrame(hist), "trajectory": traj, "snapshot": snapshot}, t_dlib
+
+
+def _kept(images, masks, g, z, lc, lp, ld, total, K: int, offset: int) -> dict:
+    """The kept candidate of each image (lowest ``total``) and every candidate with its losses, on the CPU."""
+    n, dev = images.shape[0], images.device
+    best = total.detach().view(n, K).argmin(1)
+    pick = torch.arange(n, device=dev) * K + best
+    g_best = g.detach()[pick]
+    ld_all = ld.detach().cpu().numpy() if ld is not None else np.full(n * K, np.nan)
+    losses = pd.DataFrame({"l_c": lc.detach()[pick].cpu().numpy(), "l_p": lp.detach()[pick].cpu().numpy(),
+                           "l_d": ld_all[pick.cpu().numpy()], "candidate": best.cpu().numpy()})
+    all_losses = pd.DataFrame({"image": offset + np.repeat(np.arange(n), K), "candidate": np.tile(np.arange(K), n),
+                               "l_c": lc.detach().cpu().numpy(), "l_p": lp.detach().cpu().numpy(), "l_d": ld_all})
+    return {"completed": composite(images.float(), g_best, masks).cpu(), "generated": g_best.cpu(), "z": z.detach()[pick].cpu(),
+            "losses": losses, "all_generated": g.detach().view(n, K, *g.shape[1:]).cpu(), "all_losses": all_losses}
 
 
 def choose(result: SemanticResult, images: torch.Tensor, masks: torch.Tensor, lambda_d: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
