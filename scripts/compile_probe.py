@@ -11,7 +11,6 @@ how many steps the compile needs to pay for itself. Synthetic tensors; no data l
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -40,7 +39,8 @@ def _compiling_training_case(make_task, make_batch, plain=False, **kw):
 cases.training_case = _compiling_training_case  # before facefill.estimate binds the name
 
 from facefill import estimate  # noqa: E402
-from facefill.config import load_params, repo_root  # noqa: E402
+from facefill.config import load_params  # noqa: E402
+from speed_sweep import sweep_args  # noqa: E402  (beside this script)
 
 
 def probe(work, device, steps: int, warmup: int) -> dict:
@@ -69,12 +69,7 @@ def probe(work, device, steps: int, warmup: int) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stages", nargs="*")
-    ap.add_argument("--steps", type=int, default=6)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--out", default=str(repo_root() / "reports" / "benchmarks" / "torch_compile_cpu.md"))
-    args = ap.parse_args(argv)
+    args = sweep_args(argv, __doc__, "torch_compile_cpu.md")
     params, device = load_params(), torch.device("cpu")
     lines = ["# torch.compile vs eager, default profile, interleaved (`python scripts/compile_probe.py`)", "",
              f"torch {torch.__version__}, {torch.get_num_threads()} threads, fp32 + channels_last, the profile's batch; "

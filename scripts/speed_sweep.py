@@ -58,13 +58,18 @@ def sweep(work, values: dict, device, steps: int, warmup: int, factors=(1, 2, 4)
     return rows
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def sweep_args(argv, description: str, out_name: str) -> argparse.Namespace:
+    """The options of the interleaved benchmarks (this script and ``compile_probe.py``)."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stages", nargs="*")
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--out", default=str(repo_root() / "reports" / "benchmarks" / "speed_sweep_cpu.md"))
-    args = ap.parse_args(argv)
+    ap.add_argument("--out", default=str(repo_root() / "reports" / "benchmarks" / out_name))
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = sweep_args(argv, __doc__, "speed_sweep_cpu.md")
     params = load_params()
     device = torch.device("cpu")
     lines = [f"# Training settings per network, default profile, interleaved (`python scripts/speed_sweep.py`)", "",
