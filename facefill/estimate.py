@@ -168,8 +168,10 @@ def _stage_semantic(v, dcgan_values=None):
     candidates = int(v.get("candidates", 1))
     # per search seed and mask kind one search (SI / ours / random candidate, half budget by snapshot); the first
     # seed adds the regressor's search on every kind (regressor_search) and the uniform-W ablation on the 2 half masks
-    n_masks, seeds = 4, _n(v, "n_seeds")
-    n_searches = n_masks * seeds + (n_masks if v.get("regressor_search") else 0) + 2
+    from .experiments.semantic_landmarks import HALF_MASKS, MASK_KINDS
+
+    n_masks, seeds = len(MASK_KINDS), _n(v, "n_seeds")
+    n_searches = n_masks * seeds + (n_masks if v.get("regressor_search") else 0) + len(HALF_MASKS)
     out = [Workload(f"z-search DCGAN{dcgan_cfg.image_size} ({n_searches} searches: {seeds} seeds × {n_masks} masks + ablations; "
                     f"{n_test} faces × {candidates} z × {v['iterations']} it.)",
                     n_searches * math.ceil(n_test / faces) * int(v["iterations"]), faces * candidates,

@@ -97,3 +97,16 @@ def test_workloads_count_every_trained_arm_and_its_half_budget_twin(monkeypatch)
     full = _steps("masked_face", False, monkeypatch)
     v = load_params(repo_root() / "params.yaml")["base"]["masked_face"]
     assert sum(full.values()) == (2 * v["n_seeds"] + 1) * v["steps"]  # two arms × seeds + the one-seed diagnostic
+
+
+def test_the_z_search_workload_counts_every_search_the_study_runs():
+    """One search per search seed and mask kind, the regressor's on every kind, the uniform-W ablation on each half mask."""
+    from facefill.estimate import stage_workloads
+    from facefill.experiments.semantic_landmarks import HALF_MASKS, MASK_KINDS
+
+    params = load_params(repo_root() / "params.yaml")
+    v = {**params["base"]["semantic"], "n_test": 10, "batch_images": 4, "iterations": 7, "n_seeds": 3}
+    for regressor, extra in ((False, 0), (True, len(MASK_KINDS))):
+        search = stage_workloads("semantic", {**v, "regressor_search": regressor}, params["base"]["dcgan"])[0]
+        assert search.steps == (len(MASK_KINDS) * 3 + extra + len(HALF_MASKS)) * 3 * 7  # 3 chunks of 4 faces
+        assert search.batch_size == 4 * v["candidates"]
