@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmark_file import write_section
 from facefill import data, metrics, verdicts
-from facefill.config import pick
+from facefill.config import load_params, pick, section
 from facefill.experiments.dcgan_faces import load_or_train, stage_params
 from facefill.experiments.semantic_landmarks import study_masks
-from facefill.config import load_params, section
 from facefill.inpaint.semantic import SemanticConfig, SemanticInpainter
 from facefill.verdicts import Tolerances
 
@@ -73,15 +73,12 @@ def main() -> None:
                          "PSNR half": hole_psnr(r.snapshot.completed, truth, masks[kind]),
                          "PSNR end": hole_psnr(r.completed, truth, masks[kind]), "seconds": time.perf_counter() - t0})
             print(rows[-1], flush=True)
-    df = pd.DataFrame(rows)
-    head = "# z learning rate of paper 003's search (`python scripts/zsearch_lr_probe.py`)\n\n"
-    text = (f"## {' '.join(a.masks)}: z_lr {' / '.join(f'{lr:g}' for lr in a.lrs)}, {a.iterations} iterations, {a.n} faces\n\n"
-            f"{a.n} CelebA validation faces per mask, {base.candidates} candidates, {a.iterations} Adam iterations, SI objective "
-            f"(L_c + L_p), the `dcgan` stage's generator, search seed 0. `late change`: the plateau gate's Theil-Sen change of mean "
-            f"L_c over the last half. PSNR: hole PSNR (dB) of the kept candidate, at half and full iterations.\n\n"
-            + df.to_markdown(index=False, floatfmt=".4g") + "\n")
-    out = Path(a.out)
-    Path(a.out).write_text((out.read_text() + "\n" if a.append and out.exists() else head) + text)
+    intro = (f"{a.n} CelebA validation faces per mask, {base.candidates} candidates, {a.iterations} Adam iterations, SI objective "
+             f"(L_c + L_p), the `dcgan` stage's generator, search seed 0. `late change`: the plateau gate's Theil-Sen change of mean "
+             f"L_c over the last half. PSNR: hole PSNR (dB) of the kept candidate, at half and full iterations.")
+    text = write_section(a.out, "z learning rate of paper 003's search (`python scripts/zsearch_lr_probe.py`)",
+                         f"{' '.join(a.masks)}: z_lr {' / '.join(f'{lr:g}' for lr in a.lrs)}, {a.iterations} iterations, {a.n} faces",
+                         intro, pd.DataFrame(rows), a.append)
     print(text)
 
 
