@@ -45,7 +45,7 @@ precision = "fp32"
 channels_last = False
 device = "auto"
 iterations = 20
-z_lr = 0.03
+z_lr = 0.1
 z_beta1 = 0.9
 lambda_p = 0.003
 lambda_d = 1.0
@@ -87,7 +87,7 @@ study.load()
 def show(fig, name):
     run.save_figure(fig, name)
     plt.close(fig)
-    display(Image(run.output_dir / f"{name}.png"))
+    display(Image(run.output_dir / f"{name}.png"), Markdown(study.caption(name)))  # what this run's figure shows
 
 
 # %% [markdown]
@@ -106,9 +106,9 @@ def show(fig, name):
 show(study.weight_map_figure(), "weight_map")
 
 # %% [markdown]
-# **The prior.** Radford et al.'s DCGAN. Does it draw faces? The share of samples (fixed $z$'s, every
-# few steps) in which dlib's face detector finds a face on a ×4 upscale, against the same share on
-# real test crops — the curve the convergence gate reads — and the samples over training.
+# **The prior.** Radford et al.'s DCGAN. Does it draw faces? Left: the share of samples (fixed $z$'s) in
+# which dlib finds a face (×4 upscale) vs real crops; right: the kernel distance to real crops (offline
+# EfficientNet-Lite0 features) vs its real-vs-real floor — both gated —; then the samples over training.
 
 # %%
 gan = study.prior()

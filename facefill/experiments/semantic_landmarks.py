@@ -215,16 +215,69 @@ class SemanticStudy(Study):
         return fig
 
     def face_share_figure(self):
-        """The DCGAN's sample-quality curve (the convergence gate's) against the share on real crops."""
+        """The DCGAN's two sample-quality curves (both gated): the share of samples dlib calls a face against
+        the share on real crops, and the kernel distance to real crops against its real-vs-real floor."""
         import matplotlib.pyplot as plt
 
-        h = self.gan.history.dropna(subset=["val_face_share"])
-        fig, ax = plt.subplots(figsize=(5, 3))
-        ax.plot(h["step"], h["val_face_share"], marker=".", label="DCGAN samples (fixed z)")
-        ax.axhline(self.gan.real_face_share, color="k", ls="--", label="real test crops")
-        ax.set(xlabel="training step", ylabel="share dlib calls a face", ylim=(0, 1.02), title="DCGAN sample quality")
-        ax.legend()
+        h = self.gan.history
+        share, kid = h.dropna(subset=["val_face_share"]), h.dropna(subset=["val_kid"]) if "val_kid" in h else h.iloc[:0]
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+        axes[0].plot(share["step"], share["val_face_share"], marker=".", label="DCGAN samples (fixed z)")
+        axes[0].axhline(self.gan.real_face_share, color="k", ls="--", label="real test crops")
+        axes[0].set(xlabel="training step", ylabel="share dlib calls a face", ylim=(0, 1.02), title="face share (saturates)")
+        axes[0].legend()
+        axes[1].plot(kid["step"], kid["val_kid"], marker=".", color="C1", label="DCGAN samples vs real crops")
+        axes[1].axhline(max(self.gan.real_kid_floor, 1e-3), color="k", ls="--", label="real vs real (floor)")
+        axes[1].set(xlabel="training step", ylabel="kernel distance (×10³)", yscale="log", title="kernel distance (ranks generators)")
+        axes[1].legend()
+        fig.tight_layout()
         return fig
+
+    def caption(self, name: str) -> str:
+        """One sentence, from this run's numbers, on what figure ``name`` shows (the notebook prints it under the figure)."""
+        p = self.p
+        if name == "weight_map":
+            near = {k: float((self.weights(k) > 0).float().mean() / (1 - self.masks[k][0, 0].float().mean())) for k in MASK_KINDS}
+            return ("*W is non-zero on " + ", ".join(f"{v:.0%} of the known pixels ({k})" for k, v in near.items())
+                    + ": on block and half masks only a thin band along the hole's edge constrains the search.*")
+        if name == "dcgan_face_share":
+            share, kid = self.gan.history["val_face_share"].dropna(), self.gan.history["val_kid"].dropna()
+            falling = len(kid) >= 3 and kid.iloc[-1] < kid.iloc[-2] < kid.iloc[-3]
+            real = self.gan.real_face_share  # within 2 binomial s.e. of the real crops' share: saturated
+            saturated = share.iloc[-1] >= real - 2 * np.sqrt(real * (1 - real) / self.dcgan_params["face_samples"])
+            return (f"*dlib calls {share.iloc[-1]:.0%} of the final samples a face (real crops {real:.0%}): "
+                    f"{'saturated, so the share cannot rank generators' if saturated else 'below the real crops'}; "
+                    f"the kernel distance goes {kid.iloc[0]:.0f} → {kid.iloc[-1]:.0f} (real-vs-real floor {self.gan.real_kid_floor:.1f}) "
+                    f"and {'is still falling' if falling else 'is not falling steadily'} over its last three checks.*")
+        if name == "dcgan_samples_over_training":
+            steps = sorted(self.gan.snapshots)
+            if not steps:
+                return "*This run saved no sample snapshots.*"
+            return (f"*The same {self.gan.snapshots[steps[-1]].shape[0]} codes at {len(steps)} checkpoints, steps {steps[0]}–{steps[-1]}: "
+                    f"read it for when faces appear and whether late steps still change them.*")
+        if name == "search_losses":
+            tol, parts = verdicts.Tolerances.from_params(), []
+            for kind in MASK_KINDS:
+                g = [verdicts.convergence_gate(r["sel"].history["iteration"], r["sel"].history["l_c"], tol, min_points=5,
+                                               smooth=1, plateau=True) for r in self.results[kind].values()]
+                parts.append(f"{kind} {np.mean([x.values.get('last_half_change', np.nan) for x in g]):.1%}"
+                             f" ({sum(x.passed for x in g)}/{len(g)} seeds pass)")
+            return (f"*How much mean L_c still falls over the last half of the {p['iterations']} iterations (Theil-Sen; the plateau "
+                    f"gate allows {tol.plateau_max_late_gain:.0%}): " + ", ".join(parts) + ".*")
+        if name.startswith("fig7_methods_"):
+            kind = name.removeprefix("fig7_methods_")
+            t, m = self.truth, self.masks[kind]
+            db = {k: float(np.mean(metrics.psnr(x, t, data_range=2.0, mask=m))) for k, x in self.out[kind].items()
+                  if k in ("SI", "ours", "CE", "LR", "TV", "mean colour", "SI (uniform W)")}
+            best = max(db, key=db.get)
+            return (f"*{kind} mask, hole PSNR over all {len(t)} faces (first search seed): "
+                    + ", ".join(f"{k} {v:.1f}" for k, v in db.items()) + f" dB — {best} scores highest.*")
+        if name == "fig3_trajectory":
+            hist = self.results["center"][self.seeds[0]]["sel"].history
+            return (f"*G(z) of {len(self.results['center'][self.seeds[0]]['sel'].trajectory[0][1])} candidates every "
+                    f"{p['record_every']} iterations (centre mask, first search seed); mean L_c {hist['l_c'].iloc[0]:.1f} → "
+                    f"{hist['l_c'].iloc[-1]:.1f}.*")
+        raise KeyError(f"no caption for figure {name!r}")
 
     # ------------------------------------------------------------------ the search
     def landmark_regressor(self):
@@ -416,6 +469,12 @@ class SemanticStudy(Study):
         gate_kid = {**gate_conv, "label": "DCGAN sample quality (kernel distance to real crops)", "column": "val_kid",
                     "higher_is_better": False}
 
+        def sanity(label: str, kind: str, method: str, seeds=(None,), blocking: bool = True) -> dict:
+            """Does ``method``'s hole PSNR on ``kind`` beat every trivial fill? (non-blocking: a caveat in the row)"""
+            return {"type": "sanity", "label": label, "higher_is_better": True, **({} if blocking else {"blocking": False}),
+                    "model": [self.store.ref(kind, method, "psnr_hole", s) for s in seeds],
+                    "baselines": {b: self.store.ref(kind, b, "psnr_hole") for b in baselines.TRIVIAL}}
+
         def arm(kind: str, method: str, metric: str) -> dict:
             if method in SEARCHED:
                 return self.trained_arm(method, [self.store.ref(kind, method, metric, s) for s in self.seeds],
@@ -440,17 +499,11 @@ class SemanticStudy(Study):
                                       "history": project_path(self.search_history_path(kind, seed), self.run.root),
                                       "step_column": "iteration", "column": "l_c", "higher_is_better": False,
                                       "min_points": 5, "smooth": 1, "plateau": True})
-                    gates.append({"type": "sanity", "label": f"{c['a']}, all masks pooled", "higher_is_better": True,
-                                  "model": [self.store.ref("pooled", c["a"], "psnr_hole", s) for s in self.seeds],
-                                  "baselines": {b: self.store.ref("pooled", b, "psnr_hole") for b in baselines.TRIVIAL}})
-                    gates.append({"type": "sanity", "label": f"{c['a']} on the {kind} mask", "higher_is_better": True,
-                                  "blocking": False, "model": [self.store.ref(kind, c["a"], "psnr_hole", s) for s in self.seeds],
-                                  "baselines": {b: self.store.ref(kind, b, "psnr_hole") for b in baselines.TRIVIAL}})
+                    gates += [sanity(f"{c['a']}, all masks pooled", "pooled", c["a"], self.seeds),
+                              sanity(f"{c['a']} on the {kind} mask", kind, c["a"], self.seeds, blocking=False)]
                 if c["b"] in CLASSICAL + baselines.CLASSICAL:  # a classical fill no better than a flat one is a trivial
                     # baseline in disguise (LR is the mean colour on block holes): beating it says nothing on its own
-                    gates.append({"type": "sanity", "label": f"{c['b']} itself on the {kind} mask", "higher_is_better": True,
-                                  "model": [self.store.ref(kind, c["b"], "psnr_hole")],
-                                  "baselines": {b: self.store.ref(kind, b, "psnr_hole") for b in baselines.TRIVIAL}})
+                    gates.append(sanity(f"{c['b']} itself on the {kind} mask", kind, c["b"]))
                 specs.append(self.claim_spec(
                     c, arm(kind, c["a"], metric), arm(kind, c["b"], metric), gates,
                     id=f"{c['family']}.{kind}", statement=statement, metric=metric,
