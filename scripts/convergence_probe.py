@@ -25,6 +25,32 @@ STUDIES = {"multiscale": "facefill.experiments.multiscale2020:MultiScaleStudy",
            "masked_face": "facefill.experiments.masked_face2021:MaskedFaceStudy"}
 
 
+def train_probe(stage: str, steps: int, seed: int = 0, profile: str = "default", arms=None, sets=(), out: str | None = None) -> dict:
+    """Train one seed of ``stage``'s arms at ``steps`` (cascade: both stages) with ``sets`` ("KEY=VALUE") applied;
+    returns {"<arm> seed <k>": history path}. Outputs go to ``out`` (default ``build/probes/<stage>_<steps>``)."""
+    p = notebook_parameters(stage, profile)
+    out = out or f"build/probes/{stage}_{steps}"
+    p.update({"small_steps": steps, "large_steps": steps} if stage == "cascade" else {"steps": steps},
+             seed=seed, n_seeds=1, output_dir=out, checkpoint_dir=f"{out}/checkpoints")
+    for kv in sets:
+        k, v = kv.split("=", 1)
+        if k not in p:
+            raise SystemExit(f"unknown parameter {k!r} of stage {stage}")
+        p[k] = type(p[k])(v) if p[k] is not None else v
+    module, cls = STUDIES[stage].split(":")
+    study = getattr(__import__(module, fromlist=[cls]), cls)(p, reporting.start(NOTEBOOKS[stage], p))
+    study.load()
+    if stage == "masked_face":
+        runs = [study.train_one(arm, seed) for arm in (arms or ["no BN", "BN"])]
+        return {f"{r.arm} seed {r.seed}": r.history_path for r in runs}
+    if stage == "multiscale" and arms:
+        every = study.arm_configs
+        study.arm_configs = lambda: {k: v for k, v in every().items() if k in arms}
+    if stage == "cascade":
+        print(study.compute_match()["steps"])
+    return {f"{label} seed {r.seed}": r.history_path for label, rs in study.train().items() for r in rs}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("stage", choices=sorted(STUDIES))
@@ -34,29 +60,8 @@ def main() -> None:
     ap.add_argument("--arms", nargs="*", help="multiscale / masked_face: the arms to train (default: all)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="other parameters, e.g. n_val=256")
     a = ap.parse_args()
-    p = notebook_parameters(a.stage, a.profile)
-    steps = {"small_steps": a.steps, "large_steps": a.steps} if a.stage == "cascade" else {"steps": a.steps}
-    p.update(steps, seed=a.seed, n_seeds=1, output_dir=f"build/probes/{a.stage}_{a.steps}",
-             checkpoint_dir=f"build/probes/{a.stage}_{a.steps}/checkpoints")
-    for kv in a.set:
-        k, v = kv.split("=", 1)
-        if k not in p:
-            raise SystemExit(f"unknown parameter {k!r} of stage {a.stage}")
-        p[k] = type(p[k])(v) if p[k] is not None else v
-    module, cls = STUDIES[a.stage].split(":")
-    study = getattr(__import__(module, fromlist=[cls]), cls)(p, reporting.start(NOTEBOOKS[a.stage], p))
-    study.load()
     t = time.perf_counter()
-    if a.stage == "masked_face":
-        runs = [study.train_one(arm, a.seed) for arm in (a.arms or ["no BN", "BN"])]
-        paths = {f"{r.arm} seed {r.seed}": r.history_path for r in runs}
-    else:
-        if a.stage == "multiscale" and a.arms:
-            every = study.arm_configs
-            study.arm_configs = lambda: {k: v for k, v in every().items() if k in a.arms}
-        if a.stage == "cascade":
-            print(study.compute_match()["steps"])
-        paths = {f"{label} seed {r.seed}": r.history_path for label, rs in study.train().items() for r in rs}
+    paths = train_probe(a.stage, a.steps, a.seed, a.profile, a.arms, a.set)
     print(f"trained in {time.perf_counter() - t:.0f} s")
     tol = verdicts.Tolerances()
     for label, path in paths.items():
