@@ -540,3 +540,21 @@ def test_real_celeba(tmp_path):
 def test_real_celeba_hq(tmp_path):
     x = D.load_faces("celeba-hq", 128, "test", 8, data_dir=REAL_DIR, processed_dir=tmp_path)
     assert x.shape == (8, 128, 128, 3) and x.std() > 10
+
+
+def test_the_test_archives_do_not_depend_on_the_clock(tmp_path, monkeypatch):
+    """The prepared cache is keyed by the archive's sha256: a test that rewrites "the same" archive a second
+    later must get the same bytes (a gzip header stamped with the time made one such test flaky)."""
+    import time
+
+    from archives import write_tgz, write_zip
+
+    members = _lfw_members(3)
+
+    def write(folder):  # the same file names (gzip stores the name), in another folder
+        folder.mkdir()
+        return [write_tgz(folder / "x.tgz", members).read_bytes(), write_zip(folder / "x.zip", members).read_bytes()]
+
+    first = write(tmp_path / "now")
+    monkeypatch.setattr(time, "time", lambda: 2_000_000_000.0)  # 2033
+    assert write(tmp_path / "later") == first
