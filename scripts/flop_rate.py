@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from facefill import estimate
 from facefill.config import load_params
-from facefill.runtime import resolve_precision
+from speed_sweep import own_variant
 
 
 def matmul_gflops(n: int = 2048, reps: int = 6) -> float:
@@ -39,8 +39,7 @@ def matmul_gflops(n: int = 2048, reps: int = 6) -> float:
 
 
 def measure(work, values: dict, device, steps: int) -> dict:
-    precision = resolve_precision(values.get("precision", "auto"), device)
-    variant = ("bf16" if precision == "bf16" else "fp32") + ("+cl" if values.get("channels_last", True) else "")
+    variant = own_variant(values, device)
     torch.manual_seed(0)
     step, n = work.case(device, work.batch_size, variant)
     step(), step()

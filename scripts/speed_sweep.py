@@ -28,11 +28,16 @@ from facefill.runtime import cpu_has_native_bf16
 VARIANTS = ("fp32", "fp32+cl") + (("bf16+cl",) if cpu_has_native_bf16() else ())
 
 
-def sweep(work, values: dict, device, steps: int, warmup: int, factors=(1, 2, 4)) -> list[dict]:
+def own_variant(values: dict, device) -> str:
+    """The case variant (``fp32+cl``, ``bf16``, ...) of a stage's own precision and memory-format settings."""
     from facefill.runtime import resolve_precision
 
     precision = resolve_precision(values.get("precision", "auto"), device)
-    own = ("bf16" if precision == "bf16" else "fp32") + ("+cl" if values.get("channels_last", True) else "")
+    return ("bf16" if precision == "bf16" else "fp32") + ("+cl" if values.get("channels_last", True) else "")
+
+
+def sweep(work, values: dict, device, steps: int, warmup: int, factors=(1, 2, 4)) -> list[dict]:
+    own = own_variant(values, device)
     settings = [(v, work.batch_size * f) for f in factors for v in VARIANTS]
     if (own, work.batch_size) not in settings:
         settings.insert(0, (own, work.batch_size))
