@@ -106,15 +106,17 @@ def _stage_cascade(v):
 
 
 def _stage_masked_face(v):
+    from .experiments import masked_face2021 as mf
     from .models import elu_context_encoder as ece
 
     out = []
     for bn in (False, True):
         cfg = _cfg(ece.EluContextEncoderConfig, v, batch_norm=bn)
         case = training_case(lambda variant, cfg=cfg: ece.EluContextEncoderTask(cfg), faces_and_masks(cfg.image_size))
-        # the no-BN network also trains the literal-loss diagnostic: one seed, no half-budget twin (it is in no claim)
-        steps = _with_half(v, _n(v, "n_seeds") * v["steps"]) + (0 if bn else v["steps"])
-        out.append(Workload(f"ELU CE{cfg.image_size} {'BN' if bn else 'no BN (+ diagnostic)'} w{cfg.width}", steps, v["batch_size"], case))
+        # the no-BN network also trains the diagnostic arms (the literal loss, Pathak's weights): one seed each, no
+        # half-budget twin (they are in no claim)
+        steps = _with_half(v, _n(v, "n_seeds") * v["steps"]) + (0 if bn else len(mf.DIAGNOSTICS) * v["steps"])
+        out.append(Workload(f"ELU CE{cfg.image_size} {'BN' if bn else 'no BN (+ diagnostics)'} w{cfg.width}", steps, v["batch_size"], case))
     return out
 
 

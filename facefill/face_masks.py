@@ -17,7 +17,10 @@ Geometry of one mask (image coordinates, y down):
 * **shape**: ``surgical`` — a straight top edge pinched up over the nose bridge by ``peak``;
   ``cloth`` — a top edge that is a parabola through the nose bridge, ``y = y_top − b·(1 − u²)``
   with ``u ∈ [−1, 1]`` across the face;
-* **tilt**: the polygon is rotated by ``θ ~ U(−tilt_deg, tilt_deg)`` around the nose tip.
+* **tilt**: the polygon is rotated by ``θ ~ U(−tilt_deg, tilt_deg)`` around the nose tip;
+* **eyes stay visible**: the rasterised mask is cut at the line through the lowest landmark of each
+  eye (:func:`below_eyes`): on a head tilted down or turned, the nose-bridge top edge can otherwise rise
+  over an eye (in a probe on 100 CelebA-HQ test faces at 64 px, 12 masks did). ``FaceMasks.clipped`` counts the cuts.
 
 The polygon is rasterised with OpenCV (sub-pixel vertices, ``shift = 4``) into a ``(N, 1, H, W)``
 float32 mask with the convention of :mod:`facefill.masks`: **1 = missing** (under the face mask).
@@ -125,6 +128,17 @@ def mask_polygon(points: np.ndarray, shape: str, rng: np.random.Generator, cfg: 
     return (poly - nose_tip) @ rot.T + nose_tip
 
 
+def below_eyes(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``mask`` (H, W) with every pixel on or above the line through the two lower eyelids' lowest
+    landmarks removed: a face mask leaves the eyes visible, however the head or the mask is tilted."""
+    p = np.asarray(points, np.float64)
+    (x1, y1), (x2, y2) = (p[list(eye)][np.argmax(p[list(eye), 1])] for eye in EYES)
+    h, w = mask.shape
+    xs = np.arange(w, dtype=np.float64)
+    line = y1 + (y2 - y1) * (xs - x1) / (x2 - x1) if abs(x2 - x1) > 1e-6 else np.full(w, max(y1, y2))
+    return np.where(np.arange(h)[:, None] > line[None, :], mask, 0).astype(mask.dtype)
+
+
 def rasterize(polygon: np.ndarray, height: int, width: int) -> np.ndarray:
     """0/1 float32 (H, W) image of a polygon (sub-pixel vertices)."""
     out = np.zeros((height, width), np.uint8)
@@ -136,6 +150,25 @@ def rasterize(polygon: np.ndarray, height: int, width: int) -> np.ndarray:
 def template_landmarks(height: int, width: int) -> np.ndarray:
     """The aligned-crop template (68, 2) at an image size."""
     return (ALIGNED_TEMPLATE * np.array([width, height], np.float32)).astype(np.float32)
+
+
+#: dlib's 68-point indices of the two eyes (iBUG 300-W): a face mask must leave both visible
+EYES = (range(36, 42), range(42, 48))
+
+
+def covers_eyes(masks: torch.Tensor, points: np.ndarray) -> np.ndarray:
+    """(N,) bool: mask ``i`` covers the centre of either eye of ``points`` ((68, 2) for every image, or
+    (N, 68, 2)): a mask drawn from misplaced landmarks (a face the shape predictor misread in its box)."""
+    m = masks[:, 0].numpy() if isinstance(masks, torch.Tensor) else np.asarray(masks)[:, 0]
+    n, h, w = m.shape
+    pts = np.broadcast_to(np.asarray(points, np.float32), (n, 68, 2))
+    out = np.zeros(n, bool)
+    for eye in EYES:
+        c = pts[:, list(eye)].mean(1)
+        x = np.clip(np.round(c[:, 0]).astype(int), 0, w - 1)
+        y = np.clip(np.round(c[:, 1]).astype(int), 0, h - 1)
+        out |= m[np.arange(n), y, x] > 0.5
+    return out
 
 
 def detect_landmarks(images: np.ndarray, cache: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -172,6 +205,7 @@ class FaceMasks:
     points: np.ndarray
     detected: np.ndarray
     shapes: list
+    clipped: np.ndarray | None = None  # (N,) bool: the drawn polygon rose over the eyes and was cut at the eye line
 
     @property
     def n_fallback(self) -> int:
@@ -198,16 +232,18 @@ def face_masks(images: np.ndarray, seed: int, cfg: FaceMaskConfig | None = None,
     if len(points) != n:
         raise DataError(f"{len(points)} landmark sets for {n} images.")
     masks = np.zeros((n, 1, h, w), np.float32)
-    shapes = []
+    shapes, clipped = [], np.zeros(n, bool)
     for i in range(n):
         rng = np.random.Generator(np.random.PCG64([int(seed), i]))
         shape = cfg.shapes[int(rng.integers(len(cfg.shapes)))]
-        masks[i, 0] = rasterize(mask_polygon(points[i], shape, rng, cfg), h, w)
+        drawn = rasterize(mask_polygon(points[i], shape, rng, cfg), h, w)
+        masks[i, 0] = below_eyes(drawn, points[i])
+        clipped[i] = not np.array_equal(masks[i, 0], drawn)
         shapes.append(shape)
     empty = np.flatnonzero(masks.reshape(n, -1).sum(1) == 0)
     if len(empty):
         raise DataError(f"face masks of images {empty[:10].tolist()} are empty: their landmarks lie outside the image.")
-    return FaceMasks(torch.from_numpy(masks), np.asarray(points), np.asarray(detected, bool), shapes)
+    return FaceMasks(torch.from_numpy(masks), np.asarray(points), np.asarray(detected, bool), shapes, clipped)
 
 
 def as_uint8_images(masks: torch.Tensor) -> np.ndarray:
@@ -232,10 +268,13 @@ def occlude(images: torch.Tensor, masks: torch.Tensor, fill: float = -1.0) -> to
 
 __all__ = [
     "ALIGNED_TEMPLATE",
+    "EYES",
     "SHAPES",
     "FaceMaskConfig",
     "FaceMasks",
     "as_uint8_images",
+    "below_eyes",
+    "covers_eyes",
     "detect_landmarks",
     "face_masks",
     "from_model_input",

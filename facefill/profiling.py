@@ -9,8 +9,10 @@ A stage's notebook calls :func:`facefill.reporting.start`, which points :func:`r
 - ``baselines`` and ``baseline:<name>`` (the learning-free fills);
 - ``dlib`` (landmarks and face descriptors); ``figures`` (matplotlib files written by a run).
 
-Sections nest (``validation`` runs inside ``fit``), so they do not add up to the stage's wall time;
-the notebook's own cell durations (papermill) give that. ``python -m facefill.profiling`` gathers
+Sections nest (``validation`` runs inside ``fit``, ``dlib`` inside a validation): each label records its
+wall time (``seconds``) and its time outside any other timed section (``self``), so the ``self`` times
+add up without counting a nested section twice; the notebook's own cell durations (papermill) give
+the stage's wall time. ``python -m facefill.profiling`` gathers
 every stage's file into one table (``reports/benchmarks/stage_profile.md``). Timings are never
 metrics: two runs of the same stage write the same ``metrics.json`` and different ``timings.json``.
 """
@@ -22,8 +24,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 _sink: Path | None = None
-_totals: dict[str, list] = {}  # label -> [seconds, calls]
+_totals: dict[str, list] = {}  # label -> [seconds, calls, self seconds]
 _open: set[str] = set()  # labels being timed now: a recursive call (fit's half run inside fit) is not counted twice
+_stack: list[list] = []  # open sections, innermost last: [label, seconds spent in timed sections nested in it]
 
 
 def record_to(path: str | Path | None) -> None:
@@ -32,11 +35,12 @@ def record_to(path: str | Path | None) -> None:
     _sink = Path(path) if path is not None else None
     _totals.clear()
     _open.clear()
+    _stack.clear()
 
 
 def totals() -> dict[str, dict[str, float]]:
-    """The record so far: ``{label: {"seconds": s, "calls": n}}``."""
-    return {k: {"seconds": round(v[0], 3), "calls": v[1]} for k, v in _totals.items()}
+    """The record so far: ``{label: {"seconds": wall, "calls": n, "self": wall outside nested sections}}``."""
+    return {k: {"seconds": round(v[0], 3), "calls": v[1], "self": round(v[2], 3)} for k, v in _totals.items()}
 
 
 @contextmanager
@@ -46,14 +50,21 @@ def timed(label: str):
         yield
         return
     _open.add(label)
+    frame = [label, 0.0]
+    _stack.append(frame)
     t0 = time.perf_counter()
     try:
         yield
     finally:
+        elapsed = time.perf_counter() - t0
         _open.discard(label)
-        entry = _totals.setdefault(label, [0.0, 0])
-        entry[0] += time.perf_counter() - t0
+        _stack.remove(frame)
+        if _stack:
+            _stack[-1][1] += elapsed  # the enclosing section's self time leaves this one out
+        entry = _totals.setdefault(label, [0.0, 0, 0.0])
+        entry[0] += elapsed
         entry[1] += 1
+        entry[2] += elapsed - frame[1]
         if _sink is not None and _sink.parent.is_dir():
             _sink.write_text(json.dumps(totals(), indent=1, sort_keys=True) + "\n")
 
@@ -65,14 +76,20 @@ def stage_table(reports: Path) -> "pd.DataFrame":
 
     rows = []
     for path in sorted(Path(reports).glob("*/timings.json")):
-        t = {k: v["seconds"] for k, v in json.loads(path.read_text()).items()}
+        raw = json.loads(path.read_text())
+        # self times add up; a file written before they existed has wall times only (nested ones counted twice)
+        exclusive = all("self" in v for v in raw.values())
+        t = {k: v["self" if exclusive else "seconds"] for k, v in raw.items()}
         wall = _notebook_seconds(path.parent)
         row = {"stage": path.parent.name, "wall": wall if wall is not None else t.get("stage")}
-        row["training steps"] = t.get("fit", 0.0) - t.get("validation", 0.0)
+        parts = {k: v for k, v in t.items() if k.startswith("baseline:")}
+        row["training steps"] = t.get("fit", 0.0) - (0.0 if exclusive else t.get("validation", 0.0))
         row |= {k: t.get(k, 0.0) for k in ("validation", "inference", "baselines", "dlib", "figures")}
+        if exclusive:  # the column is the whole of `baselines`; its parts stand beside it
+            row["baselines"] += sum(parts.values())
         known = sum(row[k] for k in ("training steps", "validation", "inference", "baselines", "dlib", "figures"))
         row["other"] = row["wall"] - known if row["wall"] is not None else None
-        row |= {k: v for k, v in t.items() if k.startswith("baseline:")}
+        row |= {k: raw[k]["seconds"] for k in parts}
         rows.append(row)
     df = pd.DataFrame(rows)
     if not df.empty:

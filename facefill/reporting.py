@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -263,22 +264,53 @@ def loss_figure(history: pd.DataFrame, columns: list[str], title: str, logy: boo
     return fig
 
 
+#: a run named "<arm> seed 3", "<arm> · seed 3", "<arm> s3" or "seed 3": one seed of an arm
+SEED_NAME = re.compile(r"^(?P<arm>.*?)[\s·]*(?:\bseed |(?<=\s)s)(?P<seed>\d+)$")
+
+
+def runs_by_arm(names: Iterable[str]) -> dict[str, list[str]]:
+    """Run names grouped by arm (the name without its seed; "all seeds" when only a seed is named)."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        m = SEED_NAME.match(name)
+        arm = (m.group("arm").strip() or "all seeds") if m else name
+        groups.setdefault(arm, []).append(name)
+    return groups
+
+
+def _curve(history: pd.DataFrame, column: str) -> pd.Series:
+    """``column`` against step, logged rows only (a fresh Series: a history's ``attrs`` never travel into pandas ops)."""
+    d = history[["step", column]].dropna().groupby("step")[column].last()
+    return pd.Series(d.to_numpy(), index=d.index.to_numpy())
+
+
 def loss_figure_runs(histories: Mapping[str, pd.DataFrame], columns: list[str], title: str, logy: bool = True):
-    """One panel per column, one series per run (e.g. per seed); NaN rows (columns logged every k
-    steps only, such as a validation loss) are skipped."""
+    """One panel per column, one curve per arm: the mean over its seeds (:func:`runs_by_arm`) with a band
+    from their minimum to their maximum, on the steps every seed logged; NaN rows (columns logged every
+    k steps only, such as a validation loss) are skipped. One legend below the panels, off the data."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.2), squeeze=False)
+    groups = runs_by_arm(histories)
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.6), squeeze=False)
+    handles = {}
     for ax, c in zip(axes[0], columns):
-        for name, h in histories.items():
-            if c in h:
-                d = h[["step", c]].dropna()
-                ax.plot(d["step"], d[c], label=name)
+        for k, (arm, names) in enumerate(groups.items()):
+            series = [_curve(histories[n], c) for n in names if c in histories[n]]
+            if not series:
+                continue
+            curves = pd.concat(series, axis=1, join="inner")
+            color = f"C{k % 10}"
+            (line,) = ax.plot(curves.index, curves.mean(axis=1), color=color, lw=1.3)
+            if curves.shape[1] > 1:
+                ax.fill_between(curves.index, curves.min(axis=1), curves.max(axis=1), color=color, alpha=0.2, lw=0)
+            handles[arm] = (line, f"{arm} (mean of {curves.shape[1]} seeds, band: min–max)" if curves.shape[1] > 1 else arm)
         ax.set_xlabel("step")
         ax.set_title(c)
         if logy:
             ax.set_yscale("log")
-        ax.legend(fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
+    rows = math.ceil(len(handles) / 2)
+    fig.tight_layout(rect=(0, min(0.45, 0.07 * rows + 0.03), 1, 1))
+    fig.legend([h for h, _ in handles.values()], [t for _, t in handles.values()], loc="lower center", ncol=2, fontsize=8,
+               frameon=False)
     return fig

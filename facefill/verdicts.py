@@ -204,7 +204,8 @@ def _variance_parts(a: np.ndarray, b: np.ndarray) -> tuple:
             z = np.zeros(x.shape[:-2])
             return m.mean(-1), z, z, s
         resid = x - m[..., None] - x.mean(-2, keepdims=True) + x.mean((-2, -1), keepdims=True)
-        mse = (resid ** 2).sum((-2, -1)) / ((s - 1) * (n - 1))  # seed x image noise
+        # seed x image noise (none to estimate for a per-seed quantity, n = 1: e.g. an area under a curve)
+        mse = (resid ** 2).sum((-2, -1)) / ((s - 1) * (n - 1)) if n > 1 else np.zeros(x.shape[:-2])
         return m.mean(-1), m.var(-1, ddof=1) / s, mse, s  # sigma_u^2/S + sigma_e^2/(nS): unbiased, S-1 df
 
     mean_a, seed_a, mse_a, sa = seed_term(a)
@@ -570,6 +571,7 @@ def _run_gate(g: Mapping, i: int, spec: Mapping, tol: Tolerances, root: Path, ca
 # ---------------------------------------------------------------------------------------------
 
 SMALLER_THAN_PAPER = "smaller than the paper reports"
+CHANGES_WITH_BUDGET = "verdict changes with the budget"
 
 
 def decide(kind: str, ci_low: float, ci_high: float, direction: str | None = None, margin: float | None = None,
@@ -679,7 +681,7 @@ def _decide(ev: _Evidence, tol: Tolerances, level: float | None, p_holm: float |
     elif trained and tol.require_half_budget and ev.half is None:
         verdict = f"inconclusive: no half-budget run, so budget stability is unknown ({verdict_category(stat)} at full budget)"
     elif half and verdict_category(half["half_verdict"]) != verdict_category(stat):
-        verdict = f"inconclusive: verdict changes with the budget ({half['half_verdict']} at half, {stat} at full)"
+        verdict = f"inconclusive: {CHANGES_WITH_BUDGET} ({half['half_verdict']} at half, {stat} at full)"
     else:
         verdict = stat
     notes = []
@@ -791,9 +793,12 @@ def plain_line(rec: Mapping) -> str:
     r = rec["result"]
     budget = ""
     if "half_verdict" in r:
-        same = verdict_category(r["half_verdict"]) == verdict_category(r["verdict"])
-        budget = (f", same verdict at half budget (Δ {r['half_diff']:+.4g})" if same
-                  else f"; at half budget {r['half_verdict']} (Δ {r['half_diff']:+.4g})")
+        if CHANGES_WITH_BUDGET in r["verdict"]:  # the verdict already names both budgets' verdicts
+            budget = f" (Δ {r['half_diff']:+.4g} at half budget)"
+        elif verdict_category(r["half_verdict"]) == verdict_category(r["verdict"]):
+            budget = f", same verdict at half budget (Δ {r['half_diff']:+.4g})"
+        else:
+            budget = f"; at half budget {r['half_verdict']} (Δ {r['half_diff']:+.4g})"
     note = f"; {r['note']}" if r.get("note") else ""
     return (f"{r['verdict']}{budget}; {r['n_seeds_a']}×{r['n_seeds_b']} seeds × {r['n_images']} images; "
             f"{rec['a']['label']} − {rec['b']['label']}: {_interval_text(r)}{note}")

@@ -79,9 +79,9 @@ study.load()
 # %% [markdown]
 # ## Method
 # The encoder sees a 128×128 face whose centre square — the 64×64 hole shrunk by a 4-px
-# overlap — is filled with a constant colour. Strided 4×4 convolutions map it to a 4×4×512 map,
-# a channel-wise fully-connected layer to a code $z$, and up-convolutions map $z$ to the 64×64
-# patch $\hat x = G(x_{ctx})$. The generator minimises
+# overlap — is filled with a constant colour. Strided 4×4 convolutions map it to a 4×4×512 map, a
+# full FC layer (`train.lua`; the paper describes a *channel-wise* FC) to a code $z$, and
+# up-convolutions map $z$ to the 64×64 patch $\hat x = G(x_{ctx})$. The generator minimises
 #
 # $$L_G = \lambda_{rec}\,\lVert W \odot (\hat x - x)\rVert_2^2 + \lambda_{adv}\,\big(-\log D(\hat x)\big),
 # \qquad \lambda_{rec} = 0.999,\ \lambda_{adv} = 0.001,$$
@@ -126,7 +126,7 @@ del ref
 runs = study.train()
 print(f"this run: width {width}, bottleneck {bottleneck} → generator {n_params(runs[0].task.generator):,} parameters; "
       f"{study.precision} on {run.device}; median {runs[0].history['images_per_s'].median():.0f} images/s")
-fig = reporting.loss_figure_runs({f"seed {r.seed}": r.history for r in runs}, ["g_rec", "val_rec"], "CE: training and validation reconstruction error")
+fig = reporting.loss_figure_runs({f"CE seed {r.seed}": r.history for r in runs}, ["g_rec", "val_rec"], "CE: training and validation reconstruction error")
 run.save_figure(fig, "loss_curve")
 plt.close(fig)
 display(Image(run.output_dir / "loss_curve.png"))
@@ -196,5 +196,5 @@ display(Markdown(summary))
 # 2. Set `overlap = 0`. What happens at the seam between the patch and the context?
 # 3. Why is the mean training face such a strong trivial baseline for SSIM on aligned faces, and
 #    why is it much weaker on LFW?
-# 4. Shrink `bottleneck` to 100. How much do the metrics drop? Why does the paper argue for a
-#    channel-wise fully-connected layer here instead of a plain convolution?
+# 4. Shrink `bottleneck` to 100. How much do the metrics drop? The paper argues for a channel-wise
+#    fully-connected layer; `train.lua` uses a full one. How many parameters does each need here?

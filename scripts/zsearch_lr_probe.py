@@ -22,14 +22,14 @@ from benchmark_file import write_section
 from facefill import data, metrics, verdicts
 from facefill.config import load_params, pick, section
 from facefill.experiments.dcgan_faces import load_or_train, stage_params
-from facefill.experiments.semantic_landmarks import study_masks
+from facefill.experiments.semantic_landmarks import SEARCH_GATE, study_masks
 from facefill.inpaint.semantic import SemanticConfig, SemanticInpainter
 from facefill.verdicts import Tolerances
 
 
 def plateau_gate(hist: pd.DataFrame, tol: Tolerances) -> verdicts.GateResult:
     """The gate notebook 04 applies to each search's mean-L_c curve (``SemanticStudy.claim_specs``)."""
-    return verdicts.convergence_gate(hist["iteration"], hist["l_c"], tol, "z-search plateau", min_points=5, smooth=1, plateau=True)
+    return verdicts.convergence_gate(hist["iteration"], hist["l_c"], tol, "z-search plateau", **SEARCH_GATE)
 
 
 def hole_psnr(x: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor) -> float:

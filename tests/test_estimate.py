@@ -95,7 +95,7 @@ def test_workloads_count_every_trained_arm_and_its_half_budget_twin(monkeypatch)
     assert {k: half[k] / full[k] for k in full} == pytest.approx({k: 1.5 if k.startswith("SRGAN") else 1.0 for k in full})
     full = _steps("masked_face", False, monkeypatch)
     v = load_params(repo_root() / "params.yaml")["base"]["masked_face"]
-    assert sum(full.values()) == (2 * v["n_seeds"] + 1) * v["steps"]  # two arms × seeds + the one-seed diagnostic
+    assert sum(full.values()) == (2 * v["n_seeds"] + 2) * v["steps"]  # two arms × seeds + the two one-seed diagnostics
 
 
 def test_the_z_search_workload_counts_every_search_the_study_runs():

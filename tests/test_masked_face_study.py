@@ -121,7 +121,8 @@ def test_study_scores_half_budget_twins_of_the_claimed_arms(tmp_path, monkeypatc
         return np.random.default_rng({"train": 1, "val": 2, "test": 3}[split]).integers(0, 256, (n, size, size, 3), dtype=np.uint8)
 
     monkeypatch.setattr(mf.data, "load_faces", fake_faces)
-    monkeypatch.setattr(mf, "masks_for", lambda faces, seed, cfg: SimpleNamespace(masks=ece.template_masks(faces.shape[1], len(faces))))
+    monkeypatch.setattr(mf, "masks_for", lambda faces, seed, cfg: SimpleNamespace(masks=ece.template_masks(faces.shape[1], len(faces)),
+                                                                              clipped=np.zeros(len(faces), bool)))
     p = notebook_parameters("masked_face", "smoke") | {
         "output_dir": str(tmp_path / "out"), "checkpoint_dir": str(tmp_path / "ckpt"), "n_train": 8, "n_val": 4, "n_test": 4,
         "n_seeds": 2, "width": 2, "max_width": 8, "steps": 4, "batch_size": 4, "precision": "fp32", "channels_last": False, "device": "cpu"}
@@ -132,7 +133,7 @@ def test_study_scores_half_budget_twins_of_the_claimed_arms(tmp_path, monkeypatc
     study.train()
     for r in study.runs:
         half_ckpt = tmp_path / "ckpt" / f"{r.arm.replace(' ', '_').replace(',', '')}_seed{r.seed}" / HALF_DIR / "last.pt"
-        if r.arm == mf.DIAGNOSTIC:
+        if r.arm in mf.DIAGNOSTICS:
             assert r.half is None and not half_ckpt.exists()
             continue
         assert load_checkpoint(half_ckpt)["step"] == p["steps"] // 2
@@ -156,6 +157,48 @@ def test_study_scores_half_budget_twins_of_the_claimed_arms(tmp_path, monkeypatc
                 assert fa.shape == ha.shape and not np.array_equal(fa, ha)
     records = verdicts.evaluate_claims(specs, verdicts.Tolerances.from_params(), root=tmp_path)
     assert all("half_verdict" in r["result"] for r in records)
+    (auc,) = [r for r in records if r["metric"] == "val_auc"]  # one number per seed: decided on the seeds alone
+    assert auc["result"]["n_images"] == 1 and auc["result"]["n_seeds_a"] == len(study.seeds)
+    assert {mf.ADVERSARIAL, mf.DIAGNOSTIC} <= set(table["method"])
     assert "(half budget)" not in study.summary(table, study.ablation(), records)  # never a baseline the model is held against
     study.half_budget = False  # no half runs: the arms carry no half arrays (and none are looked up)
     assert all("half_arrays" not in s[arm] for s in study.claim_specs() for arm in ("a", "b"))
+
+
+def test_curve_area_is_the_mean_validation_error_over_the_run():
+    import pandas as pd
+
+    from facefill.experiments.masked_face2021 import curve_area
+
+    h = pd.DataFrame({"step": [0, 5, 10, 20, 30, 40], "val_rec": [np.nan, 1.0, np.nan, 0.5, 0.5, 0.25]})  # logged rows
+    # trapezoids over steps 5-40: (1 + .5)/2 * 15 + .5 * 10 + (.5 + .25)/2 * 10 = 11.25 + 5 + 3.75 = 20 over 35 steps
+    assert curve_area(h) == pytest.approx(20 / 35)
+    faster = h.assign(val_rec=h["val_rec"] * 0.5)
+    assert curve_area(faster) < curve_area(h)
+
+
+def test_a_mask_never_covers_the_eyes():
+    """A head tilted down (a short nose between eyes and mouth) lifts the nose-bridge top edge over the eyes:
+    the mask is cut at the lower-eyelid line, the cut counted; an upright face's mask is left as drawn."""
+    from facefill import face_masks as fm
+
+    size = 64
+    faces = np.zeros((2, size, size, 3), np.uint8)
+    upright = fm.template_landmarks(size, size)
+    bowed = upright.copy()
+    bowed[27:36, 1] = upright[27:36, 1] - 0.6 * (upright[27:36, 1] - upright[39, 1])  # the nose shortened towards the eyes
+    bowed[36:48, 1] += 2.5  # the eyes a little lower in the frame
+    cfg = fm.FaceMaskConfig(shapes=("cloth",))
+
+    def drawn(i, p):  # what face_masks draws for image i before the cut: the same random stream
+        rng = np.random.Generator(np.random.PCG64([7, i]))
+        rng.integers(1)  # the shape draw
+        return fm.rasterize(fm.mask_polygon(p, "cloth", rng, cfg), size, size)
+
+    naive = [drawn(0, upright), drawn(1, bowed)]
+    got = fm.face_masks(faces, 7, cfg, points=np.stack([upright, bowed]))
+    assert fm.covers_eyes(torch.from_numpy(np.stack(naive))[:, None], np.stack([upright, bowed])).tolist() == [False, True]
+    assert got.clipped.tolist() == [False, True] and not fm.covers_eyes(got.masks, got.points).any()
+    assert np.array_equal(got.masks[0, 0].numpy(), naive[0])
+    cut = got.masks[1, 0].numpy()
+    assert cut.sum() > 0.5 * naive[1].sum() and (cut <= naive[1]).all()  # only pixels above the eye line go

@@ -38,3 +38,24 @@ def test_stage_table_splits_training_from_validation(tmp_path):
     row = profiling.stage_table(tmp_path).iloc[0]
     assert row["training steps"] == pytest.approx(1.5) and row["validation"] == pytest.approx(0.5)
     assert row["wall"] == pytest.approx(5.0) and row["other"] == pytest.approx(2.0)  # 5 - (1.5 + 0.5 + 1)
+
+
+def test_nested_sections_are_not_counted_twice(tmp_path):
+    """dlib inside a validation inside fit: the self times add up to the outer wall time."""
+    profiling.record_to(tmp_path / "timings.json")
+    with profiling.timed("fit"):
+        time.sleep(0.02)
+        with profiling.timed("validation"):
+            time.sleep(0.02)
+            with profiling.timed("dlib"):
+                time.sleep(0.03)
+    t = profiling.totals()
+    assert t["dlib"]["self"] == pytest.approx(t["dlib"]["seconds"])
+    assert t["validation"]["self"] == pytest.approx(t["validation"]["seconds"] - t["dlib"]["seconds"], abs=2e-3)
+    parts = t["fit"]["self"] + t["validation"]["self"] + t["dlib"]["self"]
+    assert parts == pytest.approx(t["fit"]["seconds"], abs=3e-3) and t["fit"]["self"] < t["fit"]["seconds"] - 0.045
+    (tmp_path / "00_x").mkdir()
+    (tmp_path / "timings.json").rename(tmp_path / "00_x" / "timings.json")
+    row = profiling.stage_table(tmp_path).iloc[0]  # minutes; the columns add up to fit's wall time
+    total = row["training steps"] + row["validation"] + row["dlib"]
+    assert total * 60 == pytest.approx(t["fit"]["seconds"], abs=3e-3)

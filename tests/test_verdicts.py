@@ -8,7 +8,7 @@ import pytest
 
 from facefill.errors import ConfigError, DataError
 from facefill.verdicts import (
-    GateResult, Tolerances, claim_line, convergence_gate, decide, evaluate_claim, evaluate_claims, holm, holm_levels,
+    GateResult, Tolerances, claim_line, convergence_gate, decide, evaluate_claim, evaluate_claims, holm, holm_levels, plain_line,
     render_claims_markdown, sanity_gate, save_arrays, seed_level_interval, simulate_coverage, write_claims,
 )
 
@@ -266,8 +266,11 @@ def test_budget_stability_decides_only_what_half_the_budget_confirms(project):
     r = evaluate_claim(claim("c", same, TELEA), strict, root=project)["result"]
     assert r["verdict"] == "reproduced" and r["half_verdict"] == "reproduced" and "half_diff" in r
     weaker = {**CE, "half_arrays": [f"reports/00_x/arrays.npz:tiny{s}" for s in range(3)]}  # no effect at half budget
-    r = evaluate_claim(claim("c", weaker, TELEA), strict, root=project)["result"]
+    rec = evaluate_claim(claim("c", weaker, TELEA), strict, root=project)
+    r = rec["result"]
     assert r["verdict"].startswith("inconclusive: verdict changes with the budget"), r["verdict"]
+    line = plain_line(rec)  # names both budgets once, never "same verdict" for a verdict that changed
+    assert "same verdict" not in line and "at half budget" in line, line
     with pytest.raises(ConfigError, match="half_arrays"):
         evaluate_claim(claim("c", CE, {**TELEA, "half_arrays": ["reports/00_x/telea.npy"]}), strict, root=project)
 

@@ -49,6 +49,10 @@ SOURCE_SIZE = 128  # the processed CelebA-HQ cache the study reads (and the pape
 METRICS = ("l1_percent", "psnr", "ssim", "identity_distance")
 ARMS = ("no BN", "BN")  # the paper's model and §3.3's proposal
 DIAGNOSTIC = "no BN, literal 1:1"  # the same model trained on Eq. (1) read 1:1
+ADVERSARIAL = "no BN, Pathak weights"  # ... with Pathak et al.'s λ_adv 0.001: what the adversarial term does
+DIAGNOSTICS = (DIAGNOSTIC, ADVERSARIAL)  # first seed each, in no claim
+CURVE = "curve"  # per-seed numbers of the validation curve (no test images), for the BN speed claim
+CURVE_METRICS = ("val_auc",)
 
 
 def load_split(p: dict, split: str, n) -> np.ndarray:
@@ -61,9 +65,17 @@ def load_split(p: dict, split: str, n) -> np.ndarray:
 
 
 def masks_for(faces: np.ndarray, seed: int, cfg: face_masks.FaceMaskConfig) -> face_masks.FaceMasks:
-    """Seeded face masks from dlib's landmarks in the crop box (aligned crops: no detection, no drop-out)."""
+    """Seeded face masks from dlib's landmarks in the crop box (aligned crops: no detection, no drop-out),
+    cut below the eyes (``FaceMasks.clipped``, counted in the deviation log)."""
     points, _ = landmarks.landmarks(faces, box="crop")
     return face_masks.face_masks(faces, seed, cfg, points=points, detected=np.ones(len(faces), bool))
+
+
+def curve_area(history: pd.DataFrame, column: str = "val_rec") -> float:
+    """The area under a run's validation curve over its steps (trapezoid), divided by the steps: its mean
+    validation error over the whole run. Lower = an arm that learned faster throughout, not only by the end."""
+    v = history.dropna(subset=[column])
+    return float(np.trapezoid(v[column], v["step"]) / (v["step"].iloc[-1] - v["step"].iloc[0]))
 
 
 def region_mse(filled: torch.Tensor, truth: torch.Tensor, masks: torch.Tensor) -> float:
@@ -85,7 +97,9 @@ class MaskedFaceStudy(Study):
     def load(self) -> None:
         p = self.p
         self.images = {s: load_split(p, s, p[f"n_{s}"]) for s in ("train", "val", "test")}
-        self.masks = {s: masks_for(self.images[s], p["seed"] + k, self.mask_cfg).masks for k, s in enumerate(("train", "val", "test"))}
+        drawn = {s: masks_for(self.images[s], p["seed"] + k, self.mask_cfg) for k, s in enumerate(("train", "val", "test"))}
+        self.masks = {s: d.masks for s, d in drawn.items()}
+        self.masks_clipped = {s: int(d.clipped.sum()) for s, d in drawn.items()}  # masks cut below the eyes, per split
         self.train_mean = baselines.train_mean_image(self.images["train"])
         truth, m = data.to_tensor(self.images["val"]), self.masks["val"]
         self.val_mean_image = region_mse(baselines.mean_training_image(truth, m, self.train_mean), truth, m)
@@ -103,6 +117,8 @@ class MaskedFaceStudy(Study):
     def arm_config(self, arm: str) -> EluContextEncoderConfig:
         if arm == DIAGNOSTIC:
             return replace(self.cfg, loss_reading=self.paper["loss_reading"]["literal"])
+        if arm == ADVERSARIAL:
+            return replace(self.cfg, loss_reading="pathak_weights")
         return replace(self.cfg, batch_norm=arm == "BN")
 
     def validation(self, task: EluContextEncoderTask):
@@ -119,14 +135,15 @@ class MaskedFaceStudy(Study):
                 logits = task.discriminator(restored.to(self.run.device)).float().cpu()
             adv = float(torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)))
             full = float(((out - truth) ** 2).mean())
-            return {"val_rec": region_mse(restored, truth, masks), "val_total": LOSS_READINGS[task.cfg.loss_reading] * full + adv}
+            return {"val_rec": region_mse(restored, truth, masks), "val_total": LOSS_READINGS[task.cfg.loss_reading] * full + adv,
+                    "val_adv": adv}
 
         return validate
 
     def claimed_arms(self) -> set[str]:
         """The trained arms some claim compares: only these need a half-budget run."""
         arms = {c.get("a", "no BN") for c in self.paper["claims"]} | {c["b"] for c in self.paper["claims"]}
-        return arms & {*ARMS, DIAGNOSTIC}
+        return arms & {*ARMS, *DIAGNOSTICS}
 
     def train_one(self, arm: str, seed: int, steps: int | None = None, half: bool = False) -> TrainedRun:
         """One run of ``arm``; ``half``: also its half-budget twin (``TrainedRun.half``)."""
@@ -146,7 +163,7 @@ class MaskedFaceStudy(Study):
     def train(self) -> list[TrainedRun]:
         halve = self.claimed_arms() if self.half_budget else set()
         self.runs = [self.train_one(arm, s, half=arm in halve) for arm in ARMS for s in self.seeds]
-        self.runs.append(self.train_one(DIAGNOSTIC, self.seeds[0], half=DIAGNOSTIC in halve))
+        self.runs += [self.train_one(arm, self.seeds[0], half=arm in halve) for arm in DIAGNOSTICS]
         return self.runs
 
     # ------------------------------------------------------------------ evaluation
@@ -181,9 +198,22 @@ class MaskedFaceStudy(Study):
             for metric, v in values.items():
                 self.store.put("main", method, metric, v, seed)
                 rows.append({"method": method, "seed": seed, "metric": metric, "mean": float(np.mean(v))})
+        for r in self.runs:  # the BN speed claim's per-seed areas (full and half budget)
+            if r.arm in ARMS:
+                self.store.put(CURVE, r.arm, "val_auc", [curve_area(r.history)], r.seed)
+                if r.half is not None:
+                    self.store.put(CURVE, half_name(r.arm), "val_auc", [curve_area(r.history.attrs["half_history"])], r.seed)
         self.store.save()
         table = pd.DataFrame(rows).groupby(["method", "metric"], sort=False)["mean"].mean().unstack("metric").reset_index()
         return table[["method", *METRICS]]
+
+    def sample_rows(self, n: int) -> tuple[list[torch.Tensor], list[str]]:
+        """Fig. 3's rows: the input, every arm's first seed, two learning-free fills and the original."""
+        f, first = self.filled, self.seeds[0]
+        rows = {"masked input": self.occluded("test", n), "CE (no BN)": f[("no BN", first)], "CE + BN": f[("BN", first)],
+                "CE, Pathak weights": f[(ADVERSARIAL, first)], "CE, 1:1 loss": f[(DIAGNOSTIC, first)], "Telea": f[("Telea", None)],
+                "mean face": f[("mean training image", None)], "original": data.to_tensor(self.images["test"][:n])}
+        return [x[:n] for x in rows.values()], list(rows)
 
     def readings(self) -> pd.DataFrame:
         """The loss-scale criterion of the YAML: the per-pixel error each reading implies at the paper's
@@ -209,13 +239,16 @@ class MaskedFaceStudy(Study):
                          f"steps to val_rec ≤ {self.target:.4f}": int(hit.iloc[0]) if len(hit) else None,
                          "final val_rec": float(val["val_rec"].iloc[-1]), "final val_total": float(val["val_total"].iloc[-1]),
                          "final g_adv": float(r.history["g_adv"].dropna().tail(5).mean()),
+                         "adversarial share of val_total": float(val["val_adv"].iloc[-1] / val["val_total"].iloc[-1]),
+                         "mean val_rec over the run (area)": curve_area(r.history),
                          "images/s": float(r.history["images_per_s"].dropna().median())})
         return pd.DataFrame(rows)
 
     # ------------------------------------------------------------------ claims
     def claim_specs(self) -> list[dict]:
         def arm_refs(arm, metric, method=None):
-            return [self.store.ref("main", method or arm, metric, r.seed) for r in self.runs if r.arm == arm]
+            ds = CURVE if metric in CURVE_METRICS else "main"
+            return [self.store.ref(ds, method or arm, metric, r.seed) for r in self.runs if r.arm == arm]
 
         def trained(arm, metric):
             return self.trained_arm(arm, arm_refs(arm, metric), arm_refs(arm, metric, half_name(arm)) if self.half_budget else [])
@@ -263,6 +296,7 @@ class MaskedFaceStudy(Study):
         values = {**p, "n_train": len(self.images["train"]), "n_val": len(self.images["val"]), "n_test": len(self.images["test"]),
                   "n_seeds": len(self.seeds), "precision": self.precision, "latent_dim": self.cfg.latent_dim,
                   "loss_factor": LOSS_READINGS[p["loss_reading"]], "target": self.target,
+                  "masks_clipped": " / ".join(f"{self.masks_clipped[s]} of {len(self.images[s])}" for s in ("train", "val", "test")),
                   "epochs": p["steps"] * p["batch_size"] / len(self.images["train"]), "decay_step": round(p["lr_decay_start"] * p["steps"])}
         return deviation_table(self.paper["deviations"], values)
 
@@ -275,7 +309,7 @@ class MaskedFaceStudy(Study):
                  f"(no BN, reading `{self.p['loss_reading']}`, {self.p['steps']} steps, profile `{self.p['profile']}`) restore the "
                  f"mask region with PSNR {model['psnr']:.2f} dB and SSIM {model['ssim']:.3f}; the dlib identity distance to the "
                  f"original is {model['identity_distance']:.3f} (the masked input: {t.loc['occluded input', 'identity_distance']:.3f})."]
-        base = [m for m in t.index if m not in (*ARMS, DIAGNOSTIC, "occluded input") and not m.endswith(HALF_SUFFIX)]
+        base = [m for m in t.index if m not in (*ARMS, *DIAGNOSTICS, "occluded input") and not m.endswith(HALF_SUFFIX)]
         for metric, higher in (("psnr", True), ("ssim", True), ("identity_distance", False)):
             losing = [m for m in base if (t.loc[m, metric] >= model[metric]) == higher]
             if losing:
@@ -290,6 +324,12 @@ class MaskedFaceStudy(Study):
         verb = "loses to" if diag["psnr"] < t.loc["mean training image", "psnr"] else "beats"
         lines.append(f"Read 1:1 (diagnostic), the same model {verb} the mean training face (PSNR {diag['psnr']:.2f} vs "
                      f"{t.loc['mean training image', 'psnr']:.2f} dB).")
+        adv = ablation.groupby("arm")["adversarial share of val_total"].mean()
+        pk = t.loc[ADVERSARIAL]
+        lines.append(f"The adversarial term: {adv['no BN']:.2%} of the validation total in the chosen reading, {adv[ADVERSARIAL]:.1%} "
+                     f"with Pathak et al.'s weights (λ_adv 0.001, first seed), whose fills score PSNR {pk['psnr']:.2f} dB and identity "
+                     f"{pk['identity_distance']:.3f} (chosen reading: {model['psnr']:.2f}, {model['identity_distance']:.3f}); read 1:1 it is "
+                     f"{adv[DIAGNOSTIC]:.0%} (PSNR {t.loc[DIAGNOSTIC, 'psnr']:.2f} dB).")
         reach = ablation.groupby("arm")[ablation.columns[3]].apply(lambda s: f"{s.notna().sum()}/{len(s)} seeds")
         lines.append(f"BN ablation: the target (half the mean face's validation error) is reached by {reach.get('no BN')} without "
                      f"and {reach.get('BN')} with BN; test PSNR {model['psnr']:.2f} vs {t.loc['BN', 'psnr']:.2f} dB.")
@@ -298,7 +338,7 @@ class MaskedFaceStudy(Study):
 
     def headline(self, table: pd.DataFrame) -> dict:
         t = table.set_index("method")
-        return {f"{m.replace(' ', '_')}_{k}": float(t.loc[m, k]) for m in (*ARMS, DIAGNOSTIC, "Telea", "mean training image")
+        return {f"{m.replace(' ', '_')}_{k}": float(t.loc[m, k]) for m in (*ARMS, *DIAGNOSTICS, "Telea", "mean training image")
                 for k in ("psnr", "identity_distance")}
 
 

@@ -48,6 +48,7 @@ from ..inpaint.semantic import (
     masked,
     train_landmark_regressor,
 )
+from ..inpaint import search_cache
 from ..landmarks import landmarks
 from ..masks import make_masks
 from ..models.context_encoder import ContextEncoderConfig, ContextEncoderTask, MaskedContextEncoderTask
@@ -66,6 +67,9 @@ SEARCHED = ("SI", "ours", "random candidate", "SI + Poisson", "ours + Poisson")
 HALF_MASKS = ("left", "right")
 CLASSICAL = ("TV", "Navier-Stokes", "LR", "nearest neighbour")
 SCORES = ("ssim_image", "psnr_image", "ssim_hole", "psnr_hole")
+#: the z-search objective's gate: mean L_c, recorded every 10 iterations, must plateau (read point by point:
+#: a mean over 4 candidates × n faces is smooth; 5 points is the shortest curve a Theil-Sen slope reads)
+SEARCH_GATE = {"min_points": 5, "smooth": 1, "plateau": True}
 
 
 @contextlib.contextmanager
@@ -120,18 +124,20 @@ def selection_rows(result, truth: torch.Tensor, masks: torch.Tensor, lambda_d: f
 
 
 def search_completions(search: SemanticInpainter, search_reg: SemanticInpainter | None, truth: torch.Tensor, masks: torch.Tensor,
-                       device="cpu", autocast=None, record_every: int = 0):
+                       device="cpu", autocast=None, record_every: int = 0, cache: dict | None = None):
     """One mask's rows of the latent search: SI, ours (L_d as written, chosen among SI's candidates), the
     random-candidate control, the regressor variant (when ``search_reg`` is given) and SI / ours + Poisson.
     Returns (completions by method, the half-budget completions of the three selection rules -- the search
     stopped at ``search.cfg.snapshot_at``, empty when 0 --, the select search's result, the regressor search's
-    result or None, share of faces whose kept candidate L_d changes).
+    result or None, share of faces whose kept candidate L_d changes). ``cache``: ``folder`` and ``salt`` of
+    :func:`facefill.inpaint.search_cache.cached_inpaint` (finished searches are reused; ``None``: none).
 
     Poisson blends G(ẑ) into the *damaged* image (the hole never holds ground truth; before issue 27 the
     destination was the undamaged image, and seamlessClone carried truth into the hole)."""
     x, mm = truth.to(device), masks.to(device)
-    r_sel = search.inpaint(x, mm, autocast, record_every=record_every)
-    r_reg = search_reg.inpaint(x, mm, autocast) if search_reg is not None else None
+    cache = cache or {"folder": None}
+    r_sel = search_cache.cached_inpaint(search, x, mm, autocast=autocast, record_every=record_every, **cache)
+    r_reg = search_cache.cached_inpaint(search_reg, x, mm, autocast=autocast, **cache) if search_reg is not None else None
     seed, lam = search.cfg.seed, search.cfg.lambda_d
     filled, picked_si, picked = selection_rows(r_sel, truth, masks, lam, seed)
     half = selection_rows(r_sel.snapshot, truth, masks, lam, seed)[0] if r_sel.snapshot is not None else {}
@@ -258,8 +264,8 @@ class SemanticStudy(Study):
         if name == "search_losses":
             tol, parts = verdicts.Tolerances.from_params(), []
             for kind in MASK_KINDS:
-                g = [verdicts.convergence_gate(r["sel"].history["iteration"], r["sel"].history["l_c"], tol, min_points=5,
-                                               smooth=1, plateau=True) for r in self.results[kind].values()]
+                g = [verdicts.convergence_gate(r["sel"].history["iteration"], r["sel"].history["l_c"], tol, **SEARCH_GATE)
+                     for r in self.results[kind].values()]
                 parts.append(f"{kind} {np.mean([x.values.get('last_half_change', np.nan) for x in g]):.1%}"
                              f" ({sum(x.passed for x in g)}/{len(g)} seeds pass)")
             return (f"*How much mean L_c still falls over the last half of the {p['iterations']} iterations (Theil-Sen; the plateau "
@@ -301,6 +307,8 @@ class SemanticStudy(Study):
         uniform W (the ablation of Yeh's weighting). Poisson blending composited with the known pixels."""
         G, D, dev = self.gan.task.generator, self.gan.task.discriminator, self.run.device
         rows, self.results = [], {}
+        # finished searches are checkpoints: a re-evaluated or interrupted stage reuses them (search_cache)
+        cache = {"folder": self.run.checkpoint_dir / "zsearch", "salt": {"precision": self.precision, "device": str(dev)}, "used": set()}
         n, first = len(self.truth), self.seeds[0]
         for seed in self.seeds:
             cfg = dataclasses.replace(self.search_cfg, seed=seed, snapshot_at=self.search_cfg.iterations // 2)
@@ -309,7 +317,8 @@ class SemanticStudy(Study):
                           if seed == first and self.regressor is not None else None)
             for kind, m in self.masks.items():
                 filled, half, r_sel, r_reg, changed = search_completions(
-                    search, search_reg, self.truth, m, dev, self.autocast, self.p["record_every"] if kind == "center" and seed == first else 0)
+                    search, search_reg, self.truth, m, dev, self.autocast, self.p["record_every"] if kind == "center" and seed == first else 0,
+                    cache)
                 for method, x in filled.items():
                     if method in SEARCHED:
                         self.seeded[kind].setdefault(method, {})[seed] = x
@@ -323,13 +332,14 @@ class SemanticStudy(Study):
                 r_sel.history.to_csv(path, index=False)
                 searches = [("L_c + L_p (SI, ours)", r_sel)] + ([("L_c + L_p + regressor L_d", r_reg)] if r_reg is not None else [])
                 if seed == first and kind in HALF_MASKS:
-                    r_uni = SemanticInpainter(G, D, dataclasses.replace(cfg, landmark="none", weighting="uniform", snapshot_at=0)).inpaint(
-                        self.truth.to(dev), m.to(dev), self.autocast)
+                    uniform = SemanticInpainter(G, D, dataclasses.replace(cfg, landmark="none", weighting="uniform", snapshot_at=0))
+                    r_uni = search_cache.cached_inpaint(uniform, self.truth.to(dev), m.to(dev), autocast=self.autocast, **cache)
                     self.out[kind]["SI (uniform W)"] = r_uni.completed
                     searches.append(("L_c (uniform W) + L_p", r_uni))
                 for name, r in searches:
                     rows.append({"mask": kind, "seed": seed, "search": name, "seconds": r.seconds, "dlib seconds": r.dlib_seconds,
                                  "candidate-steps/s": n * cfg.candidates * cfg.iterations / max(r.seconds, 1e-9)})
+        search_cache.prune(cache["folder"], cache["used"])  # results of an earlier configuration
         return pd.DataFrame(rows)
 
     def search_history_path(self, kind: str, seed: int):
@@ -498,7 +508,7 @@ class SemanticStudy(Study):
                         gates.append({"type": "convergence", "label": f"z-search objective L_c ({kind} mask, search seed {seed})",
                                       "history": project_path(self.search_history_path(kind, seed), self.run.root),
                                       "step_column": "iteration", "column": "l_c", "higher_is_better": False,
-                                      "min_points": 5, "smooth": 1, "plateau": True})
+                                      **SEARCH_GATE})
                     gates += [sanity(f"{c['a']}, all masks pooled", "pooled", c["a"], self.seeds),
                               sanity(f"{c['a']} on the {kind} mask", kind, c["a"], self.seeds, blocking=False)]
                 if c["b"] in CLASSICAL + baselines.CLASSICAL:  # a classical fill no better than a flat one is a trivial

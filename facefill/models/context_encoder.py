@@ -7,7 +7,9 @@ Architecture (``fineSize`` = 128, centre hole 64):
 
 * **Encoder** ``E``: 4x4 stride-2 convolutions 3→64→64→128→256→512 (128→4 px), each followed by
   BatchNorm (not on the first) and LeakyReLU(0.2); then a 4x4 *valid* convolution 512·4·4 → 4000,
-  the channel-wise fully-connected **bottleneck** z (BatchNorm + LeakyReLU after it).
+  the **bottleneck** z (BatchNorm + LeakyReLU after it): a *full* fully-connected layer over the
+  4×4×512 map, as ``train.lua`` builds it — not the cheaper *channel-wise* FC the paper describes
+  (each channel's 4×4 map connected only to itself, then a 1×1 convolution mixing channels).
   A 64 px input drops the first 64→64 layer (64→32→16→8→4).
 * **Decoder** ``G``: a 4x4 up-convolution 4000 → 512·4·4, then 4x4 stride-2 up-convolutions
   512→256→128→64→3 with BatchNorm + ReLU (DCGAN generator style), tanh output: the 64x64 hole patch

@@ -68,6 +68,9 @@ LOSS_READINGS = {
     "pixel_mean_255": 127.5**2,  # per-pixel mean on [0, 255]
     "image_sum_01": PAPER_PIXELS / 4,  # sum over the image on [0, 1]
     "image_sum": float(PAPER_PIXELS),  # sum over the image on [-1, 1]
+    # not a reading of Eq. (1): Pathak et al.'s weights λ_rec : λ_adv = 0.999 : 0.001 on the per-pixel mean on
+    # [-1, 1], i.e. L_adversarial weighted 16x more than under pixel_mean_255 (the study's adversarial-share arm)
+    "pathak_weights": 0.999 / 0.001,
 }
 
 
