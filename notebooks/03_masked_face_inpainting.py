@@ -47,6 +47,7 @@ lr = 0.001
 beta1 = 0.9
 beta2 = 0.999
 loss_reading = "pixel_mean_255"
+init = "glorot"
 mask_shapes = ["surgical", "cloth"]
 mask_tilt_deg = 8.0
 steps = 4
@@ -196,3 +197,4 @@ display(Markdown(summary))
 # 2. Set `latent_channels = 3` at 64 px (a 12-number latent). How much do PSNR and identity drop?
 # 3. Train on `mask_shapes = ["surgical"]` and test on cloth masks: does the model generalise?
 # 4. How close does the mean training face get on identity, and what does that say about dlib's descriptor?
+# 5. Set `init = "torch"` (PyTorch's default init, not Keras'): how many no-BN seeds leave the mean face, and does BN still win?

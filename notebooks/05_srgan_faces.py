@@ -51,6 +51,7 @@ content_scale = 0.0784313725
 vgg_weights = None
 calibration_images = 16
 resnet_steps = 3
+resnet_lr_decay_start = 0.5
 gan_steps = 2
 batch_size = 4
 precision = "auto"

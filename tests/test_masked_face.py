@@ -88,10 +88,30 @@ def test_batch_norm_only_in_the_bn_variant():
     assert count(bn) == 2 * 6 * 3  # after both convs of every unit of encoder, decoder and D
 
 
-@pytest.mark.parametrize("bad", [{"image_size": 100}, {"image_size": 16}, {"fill": 2.0}, {"width": 0}, {"width": 16, "max_width": 8}])
+@pytest.mark.parametrize("bad", [{"image_size": 100}, {"image_size": 16}, {"fill": 2.0}, {"width": 0}, {"width": 16, "max_width": 8},
+                                 {"init": "he"}])
 def test_bad_config_is_a_clear_error(bad):
     with pytest.raises(ConfigError):
         ece.EluContextEncoderConfig(**bad)
+
+
+def test_glorot_init_is_keras_default_and_torch_init_is_left_alone():
+    """Keras (the paper's framework) starts every Conv2D / Dense Glorot-uniform, biases 0: weights uniform in
+    ±sqrt(6 / (fan_in + fan_out)) with fans k·k·c_in and k·k·c_out; "torch" keeps PyTorch's own init (biases ≠ 0)."""
+    torch.manual_seed(0)
+    glorot = ece.EluContextEncoderTask(ece.EluContextEncoderConfig(image_size=64, width=8, max_width=64))
+    torch.manual_seed(0)
+    plain = ece.EluContextEncoderTask(ece.EluContextEncoderConfig(image_size=64, width=8, max_width=64, init="torch"))
+    layers = lambda t: [m for net in (t.generator, t.discriminator) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    for m in layers(glorot):
+        w = m.weight
+        fan_in, fan_out = w[0].numel(), w.shape[0] * w[0, 0].numel()
+        bound = (6 / (fan_in + fan_out)) ** 0.5
+        assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.5 * bound
+        assert m.bias is None or not m.bias.any()
+        if w.numel() >= 1000:  # uniform in ±bound: variance bound² / 3
+            assert float(w.var()) == pytest.approx(bound**2 / 3, rel=0.15)
+    assert any(m.bias is not None and m.bias.abs().sum() > 0 for m in layers(plain))
 
 
 # --------------------------------------------------------------------------- losses (Eq. 1)

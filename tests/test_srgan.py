@@ -209,6 +209,36 @@ def test_sr_metrics_crop_the_border():
     assert np.allclose(hurt["psnr_rgb"], 10 * np.log10(255**2 / mse))
 
 
+def test_colour_metrics_see_a_tint_that_luma_does_not():
+    """A tint along the Y-neutral direction leaves Y (and PSNR-Y) unchanged: psnr_cbcr and colour_shift must see it."""
+    from facefill.models.srgan import rgb_to_cbcr
+
+    px = np.array([[[[255, 255, 255], [0, 0, 0], [255, 0, 0]]]], dtype=np.uint8)
+    cbcr = rgb_to_cbcr(px)[0].numpy()  # MATLAB rgb2ycbcr: white / black are neutral (128), red has Cr 240
+    assert np.allclose(cbcr[:, 0, :2], 128.0) and np.isclose(cbcr[1, 0, 2], 240.0) and np.isclose(cbcr[0, 0, 2], 90.203)
+    rng = np.random.default_rng(2)
+    hr = rng.integers(40, 200, (2, 24, 24, 3), dtype=np.uint8)
+    tint = np.array([128.553, -65.481, 0.0])  # orthogonal to the Y weights (65.481, 128.553, 24.966)
+    tinted = np.clip(hr + np.round(6 * tint / np.abs(tint).max()), 0, 255).astype(np.uint8)
+    m = sr_metrics(tinted, hr, border=1)
+    assert (m["psnr_y"] > 40).all() and (m["psnr_cbcr"] < 40).all() and (m["colour_shift"] > 5).all()
+    same = sr_metrics(hr, hr, border=1)
+    assert np.all(same["psnr_cbcr"] == 100.0) and np.all(same["colour_shift"] == 0)
+
+
+def test_psnr_y_visible_ignores_the_hidden_block():
+    rng = np.random.default_rng(3)
+    hr = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    pred = hr.copy()
+    pred[:, 4:8, 4:8] = 128  # wrong only where the input was hidden
+    visible = np.ones((2, 16, 16), dtype=bool)
+    visible[:, 4:8, 4:8] = False
+    m = sr_metrics(pred, hr, border=2, visible=visible)
+    assert np.all(m["psnr_y_visible"] == 100.0) and (m["psnr_y"] < 40).all()
+    with pytest.raises(ConfigError, match="visible"):
+        sr_metrics(pred, hr, border=2, visible=visible[:, :8])
+
+
 # --------------------------------------------------------------------------- training
 
 def _pairs(n=8, hr=32, scale=2, seed=0):
@@ -340,9 +370,10 @@ def test_hf_ratio_and_occlusion():
     assert np.allclose(hf_ratio(hr, hr), 1.0)
     blurred = upscale(make_lr(hr, 2), 2, "bicubic")
     assert (hf_ratio(blurred, hr) < 0.5).all()  # interpolation loses the energy above the LR Nyquist limit
-    occ = occlude(hr, 0.25, seed=1)
+    occ, blocks = occlude(hr, 0.25, seed=1)
     assert ((occ != hr).any(-1).sum((1, 2)) <= 16 * 16).all() and ((occ == 128).all(-1).sum((1, 2)) == 16 * 16).all()
-    assert np.array_equal(occ, occlude(hr, 0.25, seed=1))  # seeded
+    assert blocks.sum((1, 2)).tolist() == [16 * 16] * 3 and (occ[blocks] == 128).all() and np.array_equal(occ[~blocks], hr[~blocks])
+    assert np.array_equal(occ, occlude(hr, 0.25, seed=1)[0])  # seeded
     rows, cols = np.nonzero((occ[0] == 128).all(-1) & (hr[0] != 128).any(-1))
     assert rows.min() >= round(FACE_BOX[0] * 32) and cols.min() >= round(FACE_BOX[1] * 32)
     with pytest.raises(ConfigError, match="fraction"):

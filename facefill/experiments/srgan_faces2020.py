@@ -53,7 +53,7 @@ TRIVIAL = ("nearest",)  # the sanity gate: a model must beat copying pixels
 ARMS = ("SRGAN", "control", "MSE-continued")  # GAN-phase arms of the main experiment, one SRResNet start
 GAIN = "SRGAN gain over bicubic"  # per-image PSNR-Y of SRGAN minus bicubic's, per seed
 TRAINED = ("SRResNet", *ARMS, GAIN)
-METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "hf_ratio", "identity")
+METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "psnr_cbcr", "colour_shift", "psnr_y_visible", "hf_ratio", "identity")
 #: the face inside a whole CelebA image squashed to a square (top, left, bottom, right, fractions):
 #: the aligned CelebA eyes sit at ≈ (0.39, 0.51) and (0.61, 0.51) of the frame
 FACE_BOX = (0.28, 0.18, 0.90, 0.82)
@@ -121,19 +121,22 @@ def face_crop(images_uint8: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(images_uint8[:, round(t * h) : round(b * h), round(l * w) : round(r * w)])
 
 
-def occlude(lr_uint8: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """A grey square covering ``fraction`` of each LR image, at a seeded position inside :data:`FACE_BOX`."""
+def occlude(lr_uint8: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A grey square covering ``fraction`` of each LR image, at a seeded position inside :data:`FACE_BOX`.
+    Returns the occluded images and the blocks (N, H, W bool, True = grey)."""
     if not 0 < fraction < 1:
         raise ConfigError(f"occlusion_fraction={fraction}: a fraction of the image in (0, 1).")
     out, rng = lr_uint8.copy(), np.random.default_rng(seed)
     n, h, w = lr_uint8.shape[:3]
+    blocks = np.zeros((n, h, w), dtype=bool)
     side = max(1, round(np.sqrt(fraction) * min(h, w)))
     t0, l0, b0, r0 = (round(FACE_BOX[0] * h), round(FACE_BOX[1] * w), round(FACE_BOX[2] * h), round(FACE_BOX[3] * w))
     for i in range(n):
         y = rng.integers(t0, max(t0 + 1, b0 - side + 1))
         x = rng.integers(l0, max(l0 + 1, r0 - side + 1))
         out[i, y : y + side, x : x + side] = 128
-    return out
+        blocks[i, y : y + side, x : x + side] = True
+    return out, blocks
 
 
 # --------------------------------------------------------------------------- the study
@@ -207,14 +210,15 @@ class SRGANStudy(Study):
         return validate
 
     def _fit(self, task, e: Experiment, seed: int, name: str, steps: int, extra: dict, content: ContentLoss | None,
-             half_budget: bool = False, folder: str | None = None) -> SeedRun:
+             half_budget: bool = False, folder: str | None = None, lr_decay_start: float = 1.0) -> SeedRun:
         """Train ``task`` as arm ``name`` in ``runs/<experiment>/seed<k>/<name>[/<folder>]``. ``half_budget``:
-        also its half-steps twin (``fit``'s branched run, in ``HALF_DIR``), returned as the run's ``half``."""
+        also its half-steps twin (``fit``'s branched run, in ``HALF_DIR``), returned as the run's ``half``.
+        ``lr_decay_start``: the rate falls linearly to 0 after this fraction of the steps (1.0: constant)."""
         p = self.p
         every = max(1, steps // 25)
         cfg = TrainConfig(steps=steps, batch_size=p["batch_size"], precision=p["precision"], channels_last=p["channels_last"],
                           device=p["device"], seed=seed, log_every=every, sample_every=0, checkpoint_every=p["checkpoint_every"],
-                          half_budget=half_budget)
+                          half_budget=half_budget, lr_decay_start=lr_decay_start)
         where = Path(e.tag, f"seed{seed}", name, *([folder] if folder else []))
         out, ckpt = self.run.output_dir / "runs" / where, self.run.checkpoint_dir / where
         hist = fit(task, self.images(e, "train"), cfg, out, ckpt,
@@ -245,7 +249,8 @@ class SRGANStudy(Study):
             arms = ARMS if e == self.main else ("SRGAN",)
             for seed in self.seeds:
                 torch.manual_seed(seed)
-                base = self._fit(SRResNetTask(self.cfgs[e]), e, seed, "SRResNet", resnet_steps, {}, None, half_budget=self.half_budget)
+                base = self._fit(SRResNetTask(self.cfgs[e]), e, seed, "SRResNet", resnet_steps, {}, None, half_budget=self.half_budget,
+                                 lr_decay_start=p["resnet_lr_decay_start"])
                 self.runs.append(base)
                 for arm in arms:
                     run = self._gan_arm(e, seed, arm, base.generator, gan_steps, {"resnet_steps": resnet_steps})
@@ -279,14 +284,15 @@ class SRGANStudy(Study):
         gen = gen.to(self.run.device)
         return data.to_uint8(evaluate_batches(lambda x: predict(gen, x, self.autocast), lr_uint8, self.p["eval_batch_size"], self.run.device))
 
-    def _score(self, name: str, preds: dict, truth: np.ndarray, border: int, identity_for: tuple) -> list[dict]:
+    def _score(self, name: str, preds: dict, truth: np.ndarray, border: int, identity_for: tuple,
+               visible: np.ndarray | None = None) -> list[dict]:
         from .. import landmarks
 
         rows, reference = [], None
         self.store.set_images(name, truth)
         for label, pred in preds.items():
             method, seed = label if isinstance(label, tuple) else (label, None)
-            per = sr_metrics(pred, truth, border)
+            per = sr_metrics(pred, truth, border, visible)
             per["hf_ratio"] = hf_ratio(pred, truth, 0.5 / max(2, border))
             if method in identity_for:
                 if reference is None:  # the HR faces' landmarks and descriptors, once (identity_distance's numbers)
@@ -321,11 +327,16 @@ class SRGANStudy(Study):
     def evaluate_occluded(self) -> list[dict]:
         e = self.main
         hr, lr = self.images(e, "test")
-        self.occluded_lr = occlude(lr, self.p["occlusion_fraction"], self.p["seed"])
+        self.occluded_lr, blocks = occlude(lr, self.p["occlusion_fraction"], self.p["seed"])
+        # the HR pixels whose LR pixel was grey, and their neighbours within one LR pixel (an interpolation
+        # kernel reaches that far): what remains is the face the input still showed
+        hidden = F.max_pool2d(torch.from_numpy(blocks)[:, None].float(), 3, stride=1, padding=1)[:, 0]
+        visible = ~np.kron(hidden.numpy() > 0, np.ones((e.scale, e.scale))).astype(bool)
         preds = {b: upscale(self.occluded_lr, e.scale, m) for b, m in BASELINES.items()}
         preds |= {(r.arm, r.seed): self.sr_images(r.generator, self.occluded_lr) for r in self.runs if r.exp == e and r.arm in ("SRResNet", "SRGAN")}
         self.outputs[f"{e.tag}_occluded"] = preds
-        return self._score(f"{e.tag}_occluded", preds | self._half_preds(e, self.occluded_lr, ("SRResNet", "SRGAN")), hr, e.scale, ())
+        return self._score(f"{e.tag}_occluded", preds | self._half_preds(e, self.occluded_lr, ("SRResNet", "SRGAN")), hr, e.scale, (),
+                           visible)
 
     def _half_preds(self, e: Experiment, lr: np.ndarray, arms=None) -> dict:
         """SR of ``lr`` by the half-budget runs of experiment ``e`` (of ``arms``; default all), keyed (half_name(arm), seed)."""
@@ -426,12 +437,17 @@ class SRGANStudy(Study):
             better = [b for b in ("bicubic", "Lanczos") if main.loc[b, metric] >= main.loc["SRGAN", metric]]
             if better:
                 lines.append(f"**On {metric} SRGAN ({main.loc['SRGAN', metric]:.3f}) does not beat {', '.join(f'{b} ({main.loc[b, metric]:.3f})' for b in better)}.**")
+        tint = {m: main.loc[m, "colour_shift"] for m in ("SRResNet", "SRGAN", "bicubic")}
+        lines.append(f"Colour: the mean tint of a face (length of its mean RGB error) is {tint['SRResNet']:.2f} grey levels for the "
+                     f"SRResNet, {tint['SRGAN']:.2f} for SRGAN and {tint['bicubic']:.2f} for bicubic; chroma PSNR (Cb, Cr) "
+                     f"{main.loc['SRGAN', 'psnr_cbcr']:.2f} dB for SRGAN vs {main.loc['bicubic', 'psnr_cbcr']:.2f} for bicubic.")
         lines += [verdicts.claim_line(r) for r in records]
         return "\n".join(lines)
 
     def headline(self, table: pd.DataFrame) -> dict:
         main = self.results(table, self.main.tag)
-        out = {f"{m}_{k}": float(main.loc[m, k]) for m in ("SRGAN", "control", "bicubic", "Lanczos") for k in ("psnr_y", "psnr_rgb", "ssim_y")}
+        out = {f"{m}_{k}": float(main.loc[m, k]) for m in ("SRResNet", "SRGAN", "control", "bicubic", "Lanczos")
+               for k in ("psnr_y", "psnr_rgb", "ssim_y", "psnr_cbcr")}
         out["adv_share_srgan"] = float(self.adversarial_share()["mean"].iloc[0])
         out["content_scale"] = float(self.content[self.main].content_scale)
         return out

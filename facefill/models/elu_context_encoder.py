@@ -74,6 +74,24 @@ LOSS_READINGS = {
 }
 
 
+#: Weight initialisations. The paper trains with Keras, whose layers start Glorot-uniform with zero
+#: biases; PyTorch's default (Kaiming-uniform with a = √5) has a third of that variance for square
+#: layers, so through 25 convolutions without BN the signal fades and training sits on the mean face
+#: for a random number of steps (the init probe in reports/benchmarks/init_probe.md).
+INITS = ("glorot", "torch")
+
+
+def init_weights(net: nn.Module, scheme: str) -> None:
+    """Re-initialise ``net``'s convolutions and linear layers by ``scheme`` ("torch": leave them as built)."""
+    if scheme == "torch":
+        return
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)  # fans k·k·c_in and k·k·c_out, as Keras computes them
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 @dataclass
 class EluContextEncoderConfig:
     image_size: int = 128  # input side: 128 (the paper's data); 256 and 512 (its design size) work too
@@ -86,6 +104,7 @@ class EluContextEncoderConfig:
     beta1: float = 0.9  # Adam β1 (Keras default; the paper gives none)
     beta2: float = 0.999  # Adam β2
     loss_reading: str = "literal"  # how Eq. (1)'s L_reconstruction is scaled: a key of LOSS_READINGS
+    init: str = "glorot"  # weight init, a key of INITS: the paper's Keras default (Glorot uniform, zero biases)
 
     def __post_init__(self):
         if self.loss_reading not in LOSS_READINGS:
@@ -95,6 +114,8 @@ class EluContextEncoderConfig:
         if self.width < 1 or self.max_width < self.width or self.latent_channels < 1:
             raise ConfigError(f"width={self.width}, max_width={self.max_width}, latent_channels={self.latent_channels}: "
                               "need 1 <= width <= max_width and latent_channels >= 1.")
+        if self.init not in INITS:
+            raise ConfigError(f"init={self.init!r}: choose one of {sorted(INITS)}.")
         if not -1.0 <= self.fill <= 1.0:
             raise ConfigError(f"fill={self.fill}: the occlusion colour must be in the image range [-1, 1].")
 
@@ -168,6 +189,7 @@ class Generator(nn.Module):
         self.cfg = cfg
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
+        init_weights(self, cfg.init)
 
     def forward(self, occluded: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(occluded))
@@ -181,6 +203,7 @@ class Discriminator(nn.Module):
         w = cfg.widths
         self.units = nn.ModuleList(Unit(cin, cout, cfg.batch_norm) for cin, cout in zip([3, *w], w))
         self.head = nn.Linear(w[-1] * cfg.latent_side**2, 1)
+        init_weights(self, cfg.init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, unit in enumerate(self.units):

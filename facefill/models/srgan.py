@@ -344,12 +344,22 @@ def rgb_to_y(images_uint8: np.ndarray) -> torch.Tensor:
     return 16.0 + (x * w).sum(1, keepdim=True)
 
 
-def sr_metrics(pred_uint8: np.ndarray, hr_uint8: np.ndarray, border: int) -> dict[str, np.ndarray]:
-    """Per-image PSNR and SSIM on RGB and on the Y channel, ``border`` px cropped on every side.
+def rgb_to_cbcr(images_uint8: np.ndarray) -> torch.Tensor:
+    """ITU-R BT.601 chroma (Cb, Cr) of uint8 RGB images, (N, 2, H, W) float64 in [16, 240] (MATLAB ``rgb2ycbcr``)."""
+    x = torch.from_numpy(_check_uint8(images_uint8, "images").astype(np.float64)).permute(0, 3, 1, 2) / 255.0
+    w = torch.tensor([[-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]], dtype=torch.float64)
+    return 128.0 + torch.einsum("kc,nchw->nkhw", w, x)
+
+
+def sr_metrics(pred_uint8: np.ndarray, hr_uint8: np.ndarray, border: int, visible: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-image PSNR and SSIM on RGB and on the Y channel, ``border`` px cropped on every side, and the colour.
 
     Both images are uint8 (the SR output is quantised like any saved image); RGB metrics use the
     0–255 range, Y metrics the luma of :func:`rgb_to_y` with data range 255 (the usual SR protocol:
-    border = scale, as in Ledig et al. and the SRCNN/VDSR evaluation code).
+    border = scale, as in Ledig et al. and the SRCNN/VDSR evaluation code). Colour: ``psnr_cbcr`` on
+    the two BT.601 chroma channels, and ``colour_shift``, the length of the image's mean RGB error
+    (grey levels; a tint the Y metrics cannot see). ``visible`` (N, H, W bool, optional): also
+    ``psnr_y_visible``, PSNR-Y on those pixels only (an occluded input's visible face).
     """
     from .. import metrics
 
@@ -360,9 +370,17 @@ def sr_metrics(pred_uint8: np.ndarray, hr_uint8: np.ndarray, border: int) -> dic
     rgb = lambda a: torch.from_numpy(a[:, b, b].astype(np.float64)).permute(0, 3, 1, 2)
     y_p, y_h = rgb_to_y(pred_uint8)[:, :, b, b], rgb_to_y(hr_uint8)[:, :, b, b]
     p, h = rgb(pred_uint8), rgb(hr_uint8)
-    return {
+    out = {
         "psnr_rgb": metrics.psnr(p, h, data_range=255.0),
         "ssim_rgb": metrics.ssim(p, h, data_range=255.0),
         "psnr_y": metrics.psnr(y_p, y_h, data_range=255.0),
         "ssim_y": metrics.ssim(y_p, y_h, data_range=255.0),
+        "psnr_cbcr": metrics.psnr(rgb_to_cbcr(pred_uint8)[:, :, b, b], rgb_to_cbcr(hr_uint8)[:, :, b, b], data_range=255.0),
+        "colour_shift": (p - h).mean((2, 3)).norm(dim=1).numpy(),
     }
+    if visible is not None:
+        if visible.shape != hr_uint8.shape[:3]:
+            raise ConfigError(f"visible mask {visible.shape} must be (N, H, W) = {hr_uint8.shape[:3]}.")
+        m = torch.from_numpy(np.ascontiguousarray(visible[:, b, b])).to(torch.float64)[:, None]
+        out["psnr_y_visible"] = metrics.psnr(y_p, y_h, data_range=255.0, mask=m)
+    return out
